@@ -1,0 +1,160 @@
+// Package model is the brute-force reference for ratekit's exact algorithm:
+// a plain list of (instant, cost) per key, scanned in full on every call. It
+// is deliberately slow and obviously correct; window.Log and every store are
+// compared against it.
+package model
+
+import (
+	"time"
+
+	"github.com/ratekit/ratekit/window"
+)
+
+type entry struct {
+	at   int64 // ms
+	cost int
+}
+
+// Model is the reference limiter for one policy. The zero value is not
+// usable; call New.
+type Model struct {
+	p    window.Policy
+	keys map[string][]entry
+}
+
+// New returns an empty model enforcing p.
+func New(p window.Policy) *Model {
+	return &Model{p: p, keys: make(map[string][]entry)}
+}
+
+// Reset forgets key.
+func (m *Model) Reset(key string) { delete(m.keys, key) }
+
+// Entries returns how many admitted requests are remembered for key and
+// still inside the longest window at now.
+func (m *Model) Entries(key string, now time.Time) int {
+	t, longest := now.UnixMilli(), m.longest()
+	n := 0
+	for _, e := range m.keys[key] {
+		if e.at > t-longest {
+			n++
+		}
+	}
+	return n
+}
+
+// Take decides a request of cost n for key at now, recording it if admitted.
+// A clock that steps backwards moves every remembered instant back by the
+// same amount, so entries keep their ages.
+func (m *Model) Take(key string, now time.Time, n int) window.Decision {
+	t := now.UnixMilli()
+	es := m.keys[key]
+	if len(es) > 0 && t < es[len(es)-1].at {
+		delta := es[len(es)-1].at - t
+		for i := range es {
+			es[i].at -= delta
+		}
+	}
+	d := m.decide(es, t, n)
+	if d.Allowed {
+		m.keys[key] = append(es, entry{at: t, cost: n})
+		d = m.describe(m.keys[key], t, d)
+	} else {
+		d = m.describe(es, t, d)
+	}
+	return d
+}
+
+// Peek reports what a request of cost 1 for key at now would be told.
+func (m *Model) Peek(key string, now time.Time) window.Decision {
+	t := now.UnixMilli()
+	es := m.keys[key]
+	if len(es) > 0 && t < es[len(es)-1].at {
+		t = es[len(es)-1].at
+	}
+	d := m.decide(es, t, 1)
+	return m.describe(es, t, d)
+}
+
+func (m *Model) longest() int64 {
+	var l int64
+	for _, w := range m.p.Windows {
+		l = max(l, w.Length.Milliseconds())
+	}
+	return l
+}
+
+// decide fills Allowed, RetryAfter and Limiting from the entries before the
+// request.
+func (m *Model) decide(es []entry, t int64, cost int) window.Decision {
+	d := window.Decision{N: len(m.p.Windows), Allowed: true, Limiting: -1}
+	var bestWait int64 = -1
+	for i, w := range m.p.Windows {
+		length := w.Length.Milliseconds()
+		var wait int64
+		switch {
+		case cost > w.Limit:
+			wait = m.longest()
+		default:
+			used := 0
+			var in []entry
+			for _, e := range es {
+				if e.at > t-length {
+					used += e.cost
+					in = append(in, e)
+				}
+			}
+			for _, e := range in {
+				if used+cost <= w.Limit {
+					break
+				}
+				used -= e.cost
+				wait = e.at + length - t
+			}
+		}
+		if wait == 0 {
+			continue
+		}
+		d.Allowed = false
+		if wait > bestWait || (wait == bestWait && w.Length > m.p.Windows[d.Limiting].Length) {
+			bestWait, d.Limiting = wait, i
+		}
+	}
+	if !d.Allowed {
+		d.RetryAfter = time.Duration(bestWait) * time.Millisecond
+	}
+	return d
+}
+
+// describe fills each window's state from the entries after the decision.
+func (m *Model) describe(es []entry, t int64, d window.Decision) window.Decision {
+	for i, w := range m.p.Windows {
+		length := w.Length.Milliseconds()
+		used := 0
+		oldest := int64(-1)
+		for _, e := range es {
+			if e.at > t-length {
+				used += e.cost
+				if oldest < 0 {
+					oldest = e.at
+				}
+			}
+		}
+		s := window.State{Limit: w.Limit, Remaining: max(w.Limit-used, 0)}
+		if oldest >= 0 {
+			s.Reset = time.Duration(oldest+length-t) * time.Millisecond
+		}
+		d.Windows[i] = s
+	}
+	if d.Allowed {
+		best := 0
+		for i := range d.N {
+			r, b := d.Windows[i].Remaining, d.Windows[best].Remaining
+			if r < b || (r == b && m.p.Windows[i].Length > m.p.Windows[best].Length) {
+				best = i
+			}
+		}
+		d.Limiting = best
+	}
+	return d
+}

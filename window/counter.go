@@ -1,0 +1,154 @@
+package window
+
+import "time"
+
+// Counter is the per-key state of the [SlidingCounter] algorithm. Each window of
+// length W is split into fixed slots [kW, (k+1)W); the count in the sliding
+// interval (t-W, t] is estimated as
+//
+//	prev * (W - elapsed) / W + curr
+//
+// where curr is the cost admitted in the current slot, prev the cost admitted
+// in the previous one and elapsed how far t is into the current slot. The
+// comparison with the limit is done in exact integer arithmetic.
+//
+// The zero value is an empty counter. A Counter is not safe for concurrent
+// use; the store serialises access per key.
+type Counter struct {
+	w    []slot
+	last int64 // ms of the latest decision that wrote
+}
+
+// slot is one window's pair of fixed-window counts.
+type slot struct {
+	epoch      int64 // index k of the current fixed slot [kW, (k+1)W)
+	prev, curr uint32
+}
+
+// Idle reports whether, at now, nothing counted in c affects any window of p.
+func (c *Counter) Idle(now time.Time, p *Policy) bool {
+	t := now.UnixMilli()
+	for i, s := range c.w {
+		if i < len(p.Windows) && t/ms(p.Windows[i].Length) < s.epoch+2 && (s.prev > 0 || s.curr > 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// Reset forgets every count.
+func (c *Counter) Reset() { c.w = c.w[:0] }
+
+// TakeAt decides whether a request of cost n at now is admitted by every
+// window of p and, if so, counts it in all of them. p must be valid; n must be
+// at least 1. A clock that steps backwards re-anchors each window's current
+// slot at now, keeping its counts: the jump frees nothing.
+func (c *Counter) TakeAt(now time.Time, p *Policy, n int) Decision {
+	return c.decide(now.UnixMilli(), p, n, true)
+}
+
+// PeekAt returns what a request of cost 1 at now would be told, without
+// counting it.
+func (c *Counter) PeekAt(now time.Time, p *Policy) Decision {
+	return c.decide(now.UnixMilli(), p, 1, false)
+}
+
+func (c *Counter) decide(t int64, p *Policy, cost int, record bool) Decision {
+	if len(c.w) != len(p.Windows) {
+		if !record {
+			var empty Counter
+			empty.w = make([]slot, len(p.Windows))
+			return empty.decide(t, p, cost, false)
+		}
+		c.w = make([]slot, len(p.Windows))
+	}
+	var d Decision
+	var waits [MaxWindows]int64
+	var rolled [MaxWindows]slot
+	var rejecting uint32
+	d.N = len(p.Windows)
+	for i, w := range p.Windows {
+		length := ms(w.Length)
+		s := c.w[i].rollTo(t, length)
+		rolled[i] = s
+		el := t - s.epoch*length
+		room := int64(w.Limit) - int64(cost)
+		if room < 0 {
+			rejecting |= 1 << i
+			waits[i] = maxLength(p)
+		} else if wait := s.waitFor(room, el, length); wait > 0 {
+			rejecting |= 1 << i
+			waits[i] = wait
+		}
+	}
+	d.Allowed = rejecting == 0
+	if d.Allowed && record {
+		for i := range rolled {
+			rolled[i].curr += uint32(cost)
+		}
+	}
+	if record {
+		copy(c.w, rolled[:d.N])
+		c.last = t
+	}
+	for i, w := range p.Windows {
+		length := ms(w.Length)
+		s := rolled[i]
+		el := t - s.epoch*length
+		used := s.used(el, length)
+		st := &d.Windows[i]
+		st.Limit = w.Limit
+		st.Remaining = int(max(int64(w.Limit)-used, 0))
+		if used > 0 {
+			st.Reset = dur(s.waitFor(used-1, el, length))
+		}
+	}
+	d.pickLimiting(p, rejecting, &waits)
+	return d
+}
+
+// rollTo returns s moved to the fixed slot containing t. A t before the
+// current slot (clock stepped back) re-anchors the slot at t.
+func (s slot) rollTo(t, length int64) slot {
+	k := t / length
+	switch {
+	case k == s.epoch:
+	case k == s.epoch+1:
+		s.prev, s.curr = s.curr, 0
+	case k > s.epoch+1:
+		s.prev, s.curr = 0, 0
+	}
+	s.epoch = k
+	return s
+}
+
+// weighted returns the estimate times length: prev*(length-el) + curr*length.
+func (s slot) weighted(el, length int64) int64 {
+	return int64(s.prev)*(length-el) + int64(s.curr)*length
+}
+
+// used returns the estimate rounded up to whole units.
+func (s slot) used(el, length int64) int64 {
+	return (s.weighted(el, length) + length - 1) / length
+}
+
+// waitFor returns how long until the estimate is at most room (0 if it
+// already is), assuming nothing more is counted.
+func (s slot) waitFor(room, el, length int64) int64 {
+	if s.weighted(el, length) <= room*length {
+		return 0
+	}
+	if int64(s.curr) <= room && s.prev > 0 {
+		// Still in this slot: prev*(length-el') <= (room-curr)*length.
+		at := length - (room-int64(s.curr))*length/int64(s.prev)
+		if at < length {
+			return at - el
+		}
+	}
+	// Next slot: curr becomes prev and weighs curr*(length-el').
+	at := int64(0)
+	if s.curr > 0 {
+		at = max(length-room*length/int64(s.curr), 0)
+	}
+	return length - el + at
+}

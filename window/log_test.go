@@ -1,0 +1,162 @@
+package window_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ratekit/ratekit/window"
+)
+
+// t0 is an arbitrary instant well away from the Unix epoch.
+var t0 = time.UnixMilli(1_700_000_000_000)
+
+type step struct {
+	name      string
+	at        time.Duration // offset from t0
+	n         int
+	ok        bool
+	remaining []int
+	limiting  int
+	retry     time.Duration // expected RetryAfter (0 when ok)
+}
+
+func runSteps(t *testing.T, take func(time.Time, *window.Policy, int) window.Decision, p window.Policy, steps []step) {
+	t.Helper()
+	for _, s := range steps {
+		d := take(t0.Add(s.at), &p, s.n)
+		if d.Allowed != s.ok {
+			t.Errorf("%s: TakeAt(t0+%v, %d) allowed = %v, want %v", s.name, s.at, s.n, d.Allowed, s.ok)
+		}
+		for i, want := range s.remaining {
+			if got := d.Windows[i].Remaining; got != want {
+				t.Errorf("%s: TakeAt(t0+%v) window %d remaining = %d, want %d", s.name, s.at, i, got, want)
+			}
+		}
+		if d.Limiting != s.limiting {
+			t.Errorf("%s: TakeAt(t0+%v) limiting = %d, want %d", s.name, s.at, d.Limiting, s.limiting)
+		}
+		if d.RetryAfter != s.retry {
+			t.Errorf("%s: TakeAt(t0+%v) RetryAfter = %v, want %v", s.name, s.at, d.RetryAfter, s.retry)
+		}
+	}
+}
+
+func TestLogLindrisSteps(t *testing.T) {
+	const (
+		minute = 0
+		second = 1
+	)
+	var l window.Log
+	runSteps(t, l.TakeAt, window.Default(), []step{
+		{name: "t0", at: 0, n: 1, ok: true, remaining: []int{59, 1}, limiting: second},
+		{name: "t0plus400ms", at: 400 * time.Millisecond, n: 1, ok: true, remaining: []int{58, 0}, limiting: second},
+		// The second window holds t0 and t0+400ms; t0 leaves at exactly t0+1s.
+		{name: "t0plus900ms", at: 900 * time.Millisecond, n: 1, ok: false, remaining: []int{58, 0}, limiting: second, retry: 100 * time.Millisecond},
+		{name: "t0plus999ms", at: 999 * time.Millisecond, n: 1, ok: false, remaining: []int{58, 0}, limiting: second, retry: time.Millisecond},
+		{name: "t0plus1s", at: time.Second, n: 1, ok: true, remaining: []int{57, 0}, limiting: second},
+		// A cost of 2 needs both entries of the second window gone: t0+400ms leaves at 1.4s, t0+1s at 2s.
+		{name: "t0plus1500ms cost 2", at: 1500 * time.Millisecond, n: 2, ok: false, remaining: []int{57, 1}, limiting: second, retry: 500 * time.Millisecond},
+		{name: "t0plus2s cost 2", at: 2 * time.Second, n: 2, ok: true, remaining: []int{55, 0}, limiting: second},
+		{name: "cost above every limit", at: 10 * time.Second, n: 61, ok: false, remaining: []int{55, 2}, limiting: minute, retry: time.Minute},
+	})
+}
+
+func TestLogMinuteWindowBinds(t *testing.T) {
+	var l window.Log
+	p := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 3}, {Length: time.Second, Limit: 2}}}
+	runSteps(t, l.TakeAt, p, []step{
+		{name: "t0", at: 0, n: 1, ok: true, remaining: []int{2, 1}, limiting: 1},
+		{name: "t0plus10s", at: 10 * time.Second, n: 1, ok: true, remaining: []int{1, 1}, limiting: 0},
+		{name: "t0plus20s", at: 20 * time.Second, n: 1, ok: true, remaining: []int{0, 1}, limiting: 0},
+		{name: "t0plus30s", at: 30 * time.Second, n: 1, ok: false, remaining: []int{0, 2}, limiting: 0, retry: 30 * time.Second},
+		{name: "t0plus60s", at: 60 * time.Second, n: 1, ok: true, remaining: []int{0, 1}, limiting: 0},
+	})
+}
+
+// TestR08SlidingNotFixed: 60 requests at 59.9s fill the minute; nothing is
+// admitted at 60.1s (a fixed window would reset there) and the first
+// re-admission comes at 119.9s.
+func TestR08SlidingNotFixed(t *testing.T) {
+	p := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 60}, {Length: time.Second, Limit: 1000}}}
+	for _, alg := range []window.Algorithm{window.SlidingLog} {
+		p.Algorithm = alg
+		var l window.Log
+		at := t0.Add(59900 * time.Millisecond)
+		for i := range 60 {
+			if d := l.TakeAt(at, &p, 1); !d.Allowed {
+				t.Fatalf("request %d at 59.9s rejected", i)
+			}
+		}
+		for i := range 60 {
+			if d := l.TakeAt(t0.Add(60100*time.Millisecond), &p, 1); d.Allowed {
+				t.Fatalf("request %d at 60.1s admitted; sliding window must hold 60 from 59.9s", i)
+			}
+		}
+		if d := l.TakeAt(t0.Add(119899*time.Millisecond), &p, 1); d.Allowed {
+			t.Fatal("admitted at 119.899s, before the 59.9s entries leave")
+		}
+		if d := l.TakeAt(t0.Add(119900*time.Millisecond), &p, 1); !d.Allowed {
+			t.Fatal("rejected at 119.9s, after the 59.9s entries left")
+		}
+	}
+}
+
+func TestLogResetReportsOldestExpiry(t *testing.T) {
+	var l window.Log
+	p := window.Default()
+	l.TakeAt(t0, &p, 1)
+	d := l.TakeAt(t0.Add(300*time.Millisecond), &p, 1)
+	if got, want := d.Windows[1].Reset, 700*time.Millisecond; got != want {
+		t.Errorf("second window Reset = %v, want %v", got, want)
+	}
+	if got, want := d.Windows[0].Reset, 59700*time.Millisecond; got != want {
+		t.Errorf("minute window Reset = %v, want %v", got, want)
+	}
+	pk := l.PeekAt(t0.Add(2*time.Minute), &p)
+	if !pk.Allowed || pk.Windows[0].Remaining != 60 || pk.Windows[0].Reset != 0 {
+		t.Errorf("PeekAt after expiry = %+v, want allowed, full, no reset", pk)
+	}
+}
+
+func TestLogClockBackwardsKeepsAges(t *testing.T) {
+	var l window.Log
+	p := window.Default()
+	l.TakeAt(t0, &p, 1)
+	l.TakeAt(t0.Add(100*time.Millisecond), &p, 1)
+	// The clock steps back an hour: the two entries keep their ages, so the
+	// second window is still full for 900ms of elapsed time.
+	back := t0.Add(-time.Hour)
+	d := l.TakeAt(back, &p, 1)
+	if d.Allowed || d.RetryAfter != 900*time.Millisecond {
+		t.Fatalf("after -1h: allowed=%v retry=%v, want rejected, 900ms", d.Allowed, d.RetryAfter)
+	}
+	if d := l.TakeAt(back.Add(900*time.Millisecond), &p, 1); !d.Allowed {
+		t.Fatalf("after -1h+900ms: rejected, want admitted")
+	}
+}
+
+func TestLogWideEncoding(t *testing.T) {
+	// A day-long window needs 32-bit offsets.
+	p := window.Policy{Windows: []window.Window{{Length: 24 * time.Hour, Limit: 3}}}
+	var l window.Log
+	for i, at := range []time.Duration{0, 20 * time.Hour, 23 * time.Hour} {
+		if d := l.TakeAt(t0.Add(at), &p, 1); !d.Allowed {
+			t.Fatalf("take %d rejected", i)
+		}
+	}
+	d := l.TakeAt(t0.Add(23*time.Hour+time.Minute), &p, 1)
+	if d.Allowed || d.RetryAfter != time.Hour-time.Minute {
+		t.Fatalf("fourth take: allowed=%v retry=%v, want rejected, 59m", d.Allowed, d.RetryAfter)
+	}
+}
+
+func TestLogGrowthBoundedByLimit(t *testing.T) {
+	p := window.Default()
+	var l window.Log
+	for i := range 1000 {
+		l.TakeAt(t0.Add(time.Duration(i)*500*time.Millisecond), &p, 1)
+	}
+	if l.Len() > 60 {
+		t.Fatalf("Len = %d after a long steady stream, want at most 60", l.Len())
+	}
+}

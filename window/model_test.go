@@ -1,0 +1,89 @@
+package window_test
+
+import (
+	"flag"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ratekit/ratekit/internal/model"
+	"github.com/ratekit/ratekit/window"
+)
+
+var (
+	seedFlag    = flag.Uint64("seed", 0, "replay only this stream seed")
+	streamsFlag = flag.Int("streams", 10000, "random streams per model test")
+)
+
+func seeds() []uint64 {
+	if *seedFlag != 0 {
+		return []uint64{*seedFlag}
+	}
+	s := make([]uint64, *streamsFlag)
+	for i := range s {
+		s[i] = uint64(i + 1)
+	}
+	return s
+}
+
+// diff returns a description of the first difference between two
+// decisions, or "".
+func diff(got, want window.Decision) string {
+	if got.Allowed != want.Allowed || got.Limiting != want.Limiting || got.RetryAfter != want.RetryAfter || got.N != want.N {
+		return fmt.Sprintf("got allowed=%v limiting=%d retry=%v, want allowed=%v limiting=%d retry=%v",
+			got.Allowed, got.Limiting, got.RetryAfter, want.Allowed, want.Limiting, want.RetryAfter)
+	}
+	for i := range got.N {
+		if got.Windows[i] != want.Windows[i] {
+			return fmt.Sprintf("window %d: got %+v, want %+v", i, got.Windows[i], want.Windows[i])
+		}
+	}
+	return ""
+}
+
+var policies = map[string]window.Policy{
+	"lindris": window.Default(),
+	"three":   {Windows: []window.Window{{Length: 10 * time.Second, Limit: 7}, {Length: time.Second, Limit: 3}, {Length: 250 * time.Millisecond, Limit: 2}}},
+	"one":     {Windows: []window.Window{{Length: 2 * time.Second, Limit: 1}}},
+	"wide":    {Windows: []window.Window{{Length: 90 * time.Second, Limit: 20}, {Length: 5 * time.Second, Limit: 4}}},
+}
+
+// TestR01ModelEquivalence compares window.Log with the brute-force model
+// over 10,000 seeded streams per policy (1–5 keys, gaps of 0–1500 ms, clock
+// jumps both ways, costs up to 3, peeks). Replay a failure with -seed.
+func TestR01ModelEquivalence(t *testing.T) {
+	for name, p := range policies {
+		t.Run(name, func(t *testing.T) {
+			mismatches := 0
+			for _, seed := range seeds() {
+				cfg := model.StreamConfig{Ops: 60, Keys: 1 + int(seed%5), MaxGap: 1500 * time.Millisecond,
+					MaxCost: 1 + int(seed%3), JumpEvery: 25, MaxJump: 2 * time.Minute, PeekEvery: 10}
+				if testing.Short() {
+					cfg.Ops = 30
+				}
+				m := model.New(p)
+				logs := make([]window.Log, cfg.Keys)
+				for i, op := range model.Stream(seed, cfg) {
+					now := t0.Add(op.At)
+					key := fmt.Sprint(op.Key)
+					var got, want window.Decision
+					if op.Peek {
+						got, want = logs[op.Key].PeekAt(now, &p), m.Peek(key, now)
+					} else {
+						got, want = logs[op.Key].TakeAt(now, &p, op.Cost), m.Take(key, now, op.Cost)
+					}
+					if d := diff(got, want); d != "" {
+						mismatches++
+						if mismatches <= 5 {
+							t.Errorf("seed %d op %d (%+v): %s", seed, i, op, d)
+						}
+						break
+					}
+				}
+			}
+			if mismatches > 0 {
+				t.Errorf("%d streams mismatched the model (replay with -seed)", mismatches)
+			}
+		})
+	}
+}
