@@ -1,0 +1,345 @@
+package memory
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ratekit/ratekit/store"
+	"github.com/ratekit/ratekit/window"
+)
+
+// Config configures a [Store]. The zero value is ready to use.
+type Config struct {
+	// Now reads the clock once per decision. Nil means the process's
+	// monotonic clock (wall time at construction plus monotonic elapsed
+	// time), so wall-clock steps do not affect decisions. Tests pass a fake.
+	Now func() time.Time
+	// MaxKeys bounds the number of keys tracked. Zero means 1<<20 (about a
+	// million). When a shard is full, a new key evicts an idle key, else the
+	// least recently admitted key that is not currently limited; a limited
+	// key is never evicted. If no sampled key can go, Take returns
+	// [store.ErrFull] and the caller's failure policy decides.
+	MaxKeys int
+	// Shards is the number of independently locked partitions, a power of
+	// two. Zero means 64.
+	Shards int
+	// SweepInterval is how long one pass of the background reclaimer over
+	// every shard takes; each shard is visited once per pass and loses its
+	// idle keys. Zero means one minute. Keys are also reclaimed when a full
+	// shard needs room, so the interval bounds memory held by idle keys, not
+	// correctness.
+	SweepInterval time.Duration
+}
+
+// Store is the in-memory [store.Store]: sharded, bounded, and exact. It is
+// safe for concurrent use. Close stops its one background goroutine.
+type Store struct {
+	now       func() time.Time
+	shards    []shard
+	mask      uint64
+	perShard  int
+	closed    atomic.Bool
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	evictions atomic.Uint64
+}
+
+var (
+	_ store.Store = (*Store)(nil)
+	_ store.Admin = (*Store)(nil)
+)
+
+// ErrInvalidConfig is wrapped by the errors [New] returns.
+var ErrInvalidConfig = errors.New("store/memory: invalid config")
+
+// shard is one locked partition. Exact and counter states live in separate
+// maps so each entry is only as large as its algorithm needs.
+type shard struct {
+	mu   sync.Mutex
+	logs map[store.Key]*entry[window.Log]
+	ctrs map[store.Key]*entry[window.Counter]
+	_    [40]byte // keep neighbouring shards' locks off one cache line
+}
+
+// entry is one key's state plus what eviction and reclamation need.
+type entry[S any] struct {
+	s            S
+	expires      int64 // ms after which nothing counted can matter: idle
+	limitedUntil int64 // ms before which a cost-1 request would be rejected
+}
+
+// New returns a store configured by cfg, and starts its reclaimer.
+func New(cfg Config) (*Store, error) {
+	var errs []error
+	if cfg.MaxKeys < 0 {
+		errs = append(errs, fmt.Errorf("MaxKeys %d negative: %w", cfg.MaxKeys, ErrInvalidConfig))
+	}
+	if cfg.Shards < 0 || cfg.Shards&(cfg.Shards-1) != 0 {
+		errs = append(errs, fmt.Errorf("Shards %d not a power of two: %w", cfg.Shards, ErrInvalidConfig))
+	}
+	if cfg.SweepInterval < 0 {
+		errs = append(errs, fmt.Errorf("SweepInterval %v negative: %w", cfg.SweepInterval, ErrInvalidConfig))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		epoch := time.Now()
+		cfg.Now = func() time.Time { return epoch.Add(time.Since(epoch)) }
+	}
+	if cfg.MaxKeys == 0 {
+		cfg.MaxKeys = 1 << 20
+	}
+	if cfg.Shards == 0 {
+		cfg.Shards = 64
+	}
+	for cfg.Shards > 1 && cfg.MaxKeys/cfg.Shards < 16 {
+		cfg.Shards /= 2 // small tables: fewer shards so the bound stays exact
+	}
+	if cfg.SweepInterval == 0 {
+		cfg.SweepInterval = time.Minute
+	}
+	s := &Store{
+		now:      cfg.Now,
+		shards:   make([]shard, cfg.Shards),
+		mask:     uint64(cfg.Shards - 1),
+		perShard: cfg.MaxKeys / cfg.Shards,
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	for i := range s.shards {
+		s.shards[i].logs = make(map[store.Key]*entry[window.Log])
+		s.shards[i].ctrs = make(map[store.Key]*entry[window.Counter])
+	}
+	go s.reclaim(cfg.SweepInterval / time.Duration(cfg.Shards))
+	return s, nil
+}
+
+func (s *Store) shard(k store.Key) *shard {
+	return &s.shards[binary.LittleEndian.Uint64(k[:8])&s.mask]
+}
+
+// Take decides req; see [store.Store]. It never blocks on I/O; ctx is only
+// checked for cancellation before deciding.
+func (s *Store) Take(ctx context.Context, req store.Request) (window.Decision, error) {
+	if err := store.CheckRequest(&req); err != nil {
+		return window.Decision{}, err
+	}
+	if s.closed.Load() {
+		return window.Decision{}, store.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return window.Decision{}, err
+	}
+	sh := s.shard(req.Key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	// The clock is read under the lock so that decisions on a key happen in
+	// clock order; otherwise two racing requests could look like a clock
+	// step backwards.
+	now := s.now()
+	if req.Policy.Algorithm == window.SlidingCounter {
+		return take(s, sh, sh.ctrs, req, now)
+	}
+	return take(s, sh, sh.logs, req, now)
+}
+
+// stateOf is implemented by the per-key states of package window.
+type stateOf[S any] interface {
+	*S
+	TakeAt(time.Time, *window.Policy, int) window.Decision
+	PeekAt(time.Time, *window.Policy) window.Decision
+	Reset()
+}
+
+func take[S any, P stateOf[S]](s *Store, sh *shard, m map[store.Key]*entry[S], req store.Request, now time.Time) (window.Decision, error) {
+	t := now.UnixMilli()
+	e, ok := m[req.Key]
+	if !ok {
+		if len(sh.logs)+len(sh.ctrs) >= s.perShard && !s.evict(sh, t) {
+			return window.Decision{}, store.ErrFull
+		}
+		e = new(entry[S])
+		m[req.Key] = e
+	}
+	d := P(&e.s).TakeAt(now, req.Policy, req.Cost)
+	e.note(&d, req.Policy, t)
+	return d, nil
+}
+
+// note records what reclamation and eviction need from decision d at t.
+func (e *entry[S]) note(d *window.Decision, p *window.Policy, t int64) {
+	var longest time.Duration
+	for _, w := range p.Windows {
+		longest = max(longest, w.Length)
+	}
+	if d.Allowed {
+		// A counter remembers its previous slot for one more length.
+		span := longest
+		if p.Algorithm == window.SlidingCounter {
+			span *= 2
+		}
+		e.expires = t + span.Milliseconds()
+	}
+	e.limitedUntil = t + d.RetryAfter.Milliseconds()
+	if d.Allowed {
+		for _, w := range d.States() {
+			if w.Remaining == 0 {
+				e.limitedUntil = max(e.limitedUntil, t+w.Reset.Milliseconds())
+			}
+		}
+	}
+}
+
+// evictSample is how many keys a full shard inspects to make room.
+const evictSample = 8
+
+// evict makes room in a full shard: an idle key if one is sampled, else the
+// sampled key that expires soonest among those not currently limited. It
+// reports whether a key was removed.
+func (s *Store) evict(sh *shard, t int64) bool {
+	var victim store.Key
+	var victimExp int64
+	found, inLogs := false, false
+	seen := 0
+	consider := func(k store.Key, expires, limitedUntil int64, logs bool) bool {
+		seen++
+		if t >= expires {
+			victim, found, inLogs, victimExp = k, true, logs, expires
+			return true
+		}
+		if t >= limitedUntil && (!found || expires < victimExp) {
+			victim, found, inLogs, victimExp = k, true, logs, expires
+		}
+		return seen >= evictSample
+	}
+	for k, e := range sh.logs {
+		if consider(k, e.expires, e.limitedUntil, true) {
+			break
+		}
+	}
+	if seen < evictSample && !(found && t >= victimExp) {
+		for k, e := range sh.ctrs {
+			if consider(k, e.expires, e.limitedUntil, false) {
+				break
+			}
+		}
+	}
+	if !found {
+		return false
+	}
+	if inLogs {
+		delete(sh.logs, victim)
+	} else {
+		delete(sh.ctrs, victim)
+	}
+	s.evictions.Add(1)
+	return true
+}
+
+// Peek returns what a cost-1 request for key would be told now, without
+// recording it. See [store.Admin].
+func (s *Store) Peek(ctx context.Context, key store.Key, p *window.Policy) (window.Decision, error) {
+	if err := store.CheckRequest(&store.Request{Key: key, Policy: p, Cost: 1}); err != nil {
+		return window.Decision{}, err
+	}
+	if s.closed.Load() {
+		return window.Decision{}, store.ErrClosed
+	}
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	now := s.now()
+	if p.Algorithm == window.SlidingCounter {
+		return peek(sh.ctrs, key, p, now), nil
+	}
+	return peek(sh.logs, key, p, now), nil
+}
+
+func peek[S any, P stateOf[S]](m map[store.Key]*entry[S], key store.Key, p *window.Policy, now time.Time) window.Decision {
+	if e, ok := m[key]; ok {
+		return P(&e.s).PeekAt(now, p)
+	}
+	var empty S
+	return P(&empty).PeekAt(now, p)
+}
+
+// Reset forgets key. See [store.Admin].
+func (s *Store) Reset(ctx context.Context, key store.Key) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	sh := s.shard(key)
+	sh.mu.Lock()
+	delete(sh.logs, key)
+	delete(sh.ctrs, key)
+	sh.mu.Unlock()
+	return nil
+}
+
+// Len returns the number of keys currently tracked.
+func (s *Store) Len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += len(sh.logs) + len(sh.ctrs)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// Evictions returns how many keys were evicted to make room since New.
+// Idle keys dropped by the reclaimer are not counted.
+func (s *Store) Evictions() uint64 { return s.evictions.Load() }
+
+// Close stops the reclaimer and makes further calls return
+// [store.ErrClosed]. It is idempotent and always returns nil.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.stop)
+		<-s.done
+	})
+	return nil
+}
+
+// reclaim visits one shard per tick and drops its idle keys.
+func (s *Store) reclaim(every time.Duration) {
+	defer close(s.done)
+	tick := time.NewTicker(max(every, time.Millisecond))
+	defer tick.Stop()
+	next := 0
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+			s.sweep(&s.shards[next])
+			next = (next + 1) % len(s.shards)
+		}
+	}
+}
+
+// sweep drops the idle keys of one shard.
+func (s *Store) sweep(sh *shard) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t := s.now().UnixMilli()
+	for k, e := range sh.logs {
+		if t >= e.expires {
+			delete(sh.logs, k)
+		}
+	}
+	for k, e := range sh.ctrs {
+		if t >= e.expires {
+			delete(sh.ctrs, k)
+		}
+	}
+}

@@ -1,0 +1,201 @@
+package memory_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ratekit/ratekit/store"
+	"github.com/ratekit/ratekit/store/memory"
+	"github.com/ratekit/ratekit/store/storetest"
+	"github.com/ratekit/ratekit/window"
+)
+
+func keyN(i uint64) store.Key {
+	var k store.Key
+	// Spread like a hash would: the shard is picked from the first 8 bytes.
+	binary.LittleEndian.PutUint64(k[:8], i*0x9e3779b97f4a7c15)
+	binary.LittleEndian.PutUint64(k[8:], i)
+	return k
+}
+
+func newStore(t testing.TB, cfg memory.Config) *memory.Store {
+	t.Helper()
+	s, err := memory.New(cfg)
+	if err != nil {
+		t.Fatalf("memory.New(%+v): %v", cfg, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestR25KeySpraying: 1,000,000 requests from distinct clients against
+// MaxKeys 10,000 keep the table bounded and the heap small, while a busy
+// legitimate key keeps exact limits throughout.
+func TestR25KeySpraying(t *testing.T) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	clk := storetest.NewClock(storetest.Start)
+	s := newStore(t, memory.Config{Now: clk.Now, MaxKeys: 10_000, SweepInterval: time.Hour})
+	p := window.Default()
+	ctx := context.Background()
+	legit := keyN(1 << 62)
+	admittedThisSecond := 0
+	for i := range n {
+		if i%1000 == 0 {
+			clk.Advance(50 * time.Millisecond) // 20,000 requests per fake second
+			if i%20000 == 0 {
+				admittedThisSecond = 0
+			}
+			d, err := s.Take(ctx, store.Request{Key: legit, Policy: &p, Cost: 1})
+			if err != nil {
+				t.Fatalf("legitimate key: %v", err)
+			}
+			if d.Allowed {
+				admittedThisSecond++
+			}
+			if admittedThisSecond > 2 {
+				t.Fatalf("legitimate key admitted %d times in one second", admittedThisSecond)
+			}
+		}
+		if _, err := s.Take(ctx, store.Request{Key: keyN(uint64(i)), Policy: &p, Cost: 1}); err != nil && !errors.Is(err, store.ErrFull) {
+			t.Fatalf("spray request %d: %v", i, err)
+		}
+		if i%100_000 == 0 && s.Len() > 10_000 {
+			t.Fatalf("after %d requests Len = %d, want at most 10,000", i, s.Len())
+		}
+	}
+	if got := s.Len(); got > 10_000 {
+		t.Errorf("Len = %d, want at most 10,000", got)
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if ms.HeapAlloc > 64<<20 {
+		t.Errorf("heap after GC = %d MiB, want under 64 MiB", ms.HeapAlloc>>20)
+	}
+	t.Logf("%d spray requests: %d keys tracked, %d evictions, heap %d MiB", n, s.Len(), s.Evictions(), ms.HeapAlloc>>20)
+}
+
+// TestEvictionSparesLimitedKeys fills a tiny store with limited keys: a new
+// key gets ErrFull rather than evicting one of them.
+func TestEvictionSparesLimitedKeys(t *testing.T) {
+	clk := storetest.NewClock(storetest.Start)
+	s := newStore(t, memory.Config{Now: clk.Now, MaxKeys: 16, Shards: 1, SweepInterval: time.Hour})
+	p := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 1}}}
+	ctx := context.Background()
+	for i := range 16 {
+		if d, err := s.Take(ctx, store.Request{Key: keyN(uint64(i)), Policy: &p, Cost: 1}); err != nil || !d.Allowed {
+			t.Fatalf("fill %d: %+v, %v", i, d, err)
+		}
+	}
+	if _, err := s.Take(ctx, store.Request{Key: keyN(100), Policy: &p, Cost: 1}); !errors.Is(err, store.ErrFull) {
+		t.Fatalf("Take(new key) into a table of limited keys: error %v, want ErrFull", err)
+	}
+	for i := range 16 {
+		if d, _ := s.Peek(ctx, keyN(uint64(i)), &p); d.Allowed {
+			t.Fatalf("limited key %d was evicted", i)
+		}
+	}
+	// Once the keys are idle, a newcomer takes one's place.
+	clk.Advance(time.Minute)
+	if d, err := s.Take(ctx, store.Request{Key: keyN(100), Policy: &p, Cost: 1}); err != nil || !d.Allowed {
+		t.Fatalf("Take(new key) after the minute: %+v, %v", d, err)
+	}
+	if s.Len() != 16 || s.Evictions() != 1 {
+		t.Fatalf("Len = %d, Evictions = %d; want 16, 1", s.Len(), s.Evictions())
+	}
+}
+
+// TestReclaimerDropsIdleKeys runs the background reclaimer on a fake clock.
+func TestReclaimerDropsIdleKeys(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, err := memory.New(memory.Config{Shards: 4, SweepInterval: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		p := window.Default()
+		for i := range 100 {
+			s.Take(context.Background(), store.Request{Key: keyN(uint64(i)), Policy: &p, Cost: 1})
+		}
+		time.Sleep(30 * time.Second)
+		if got := s.Len(); got != 100 {
+			t.Fatalf("Len after 30s = %d, want 100 (keys still inside the minute)", got)
+		}
+		time.Sleep(2 * time.Minute)
+		if got := s.Len(); got != 0 {
+			t.Fatalf("Len after 2m30s = %d, want 0", got)
+		}
+	})
+}
+
+// TestR43NewCloseCycles: 100 New/Close cycles leave no goroutine behind and
+// Close is idempotent.
+func TestR43NewCloseCycles(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 100 {
+		s, err := memory.New(memory.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		s.Close()
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		t.Fatalf("goroutines: %d before, %d after 100 New/Close cycles", before, after)
+	}
+}
+
+func TestNewRejectsInvalidConfig(t *testing.T) {
+	for _, cfg := range []memory.Config{{MaxKeys: -1}, {Shards: 3}, {Shards: -2}, {SweepInterval: -time.Second}} {
+		if _, err := memory.New(cfg); !errors.Is(err, memory.ErrInvalidConfig) {
+			t.Errorf("New(%+v) error = %v, want ErrInvalidConfig", cfg, err)
+		}
+	}
+}
+
+func TestTakeHonoursCancelledContext(t *testing.T) {
+	s := newStore(t, memory.Config{})
+	p := window.Default()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Take(ctx, store.Request{Key: keyN(1), Policy: &p, Cost: 1}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Take(cancelled) error = %v, want context.Canceled", err)
+	}
+	if d, _ := s.Peek(context.Background(), keyN(1), &p); d.Windows[0].Remaining != 60 {
+		t.Fatalf("cancelled Take counted: %+v", d)
+	}
+}
+
+func ExampleNew() {
+	clock := storetest.NewClock(time.UnixMilli(1_700_000_000_000))
+	s, err := memory.New(memory.Config{Now: clock.Now})
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	p := window.Default() // 60/min + 2/s
+	key := store.Key{1}   // the middleware derives keys with a keyed hash
+	for i := range 3 {
+		d, _ := s.Take(context.Background(), store.Request{Key: key, Policy: &p, Cost: 1})
+		fmt.Printf("request %d: allowed=%v remaining=%d/min %d/s retry-after=%v\n",
+			i+1, d.Allowed, d.Windows[0].Remaining, d.Windows[1].Remaining, d.RetryAfter)
+		clock.Advance(100 * time.Millisecond)
+	}
+	// Output:
+	// request 1: allowed=true remaining=59/min 1/s retry-after=0s
+	// request 2: allowed=true remaining=58/min 0/s retry-after=0s
+	// request 3: allowed=false remaining=58/min 0/s retry-after=800ms
+}
