@@ -1,0 +1,482 @@
+package middleware
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// ClientIP configures how the limiter finds the client address of a request
+// that carries no API key. Every field is a trust decision: a forwarding
+// header is only as honest as the machine that wrote it, and a client that
+// can choose its own address can choose a fresh allowance with every request.
+//
+// The zero value is the safe default: the client is the TCP peer
+// (http.Request.RemoteAddr) and every forwarding header is ignored. That is
+// right when clients connect to this process directly, and wrong (all clients
+// share the proxy's bucket) behind a load balancer until TrustedProxies names
+// it.
+//
+// Addresses are compared and bucketed in one canonical form: IPv4-mapped IPv6
+// addresses (::ffff:198.51.100.7) are unmapped to IPv4 and IPv6 zones
+// (fe80::1%eth0) are dropped, so every notation of an address shares its
+// bucket. An IPv4 client is bucketed alone (/32); an IPv6 client is bucketed
+// by its IPv6Prefix, because one subscriber usually holds a whole /64 or more
+// and could otherwise rotate through billions of addresses.
+//
+// When RemoteAddr cannot be parsed as an address (a Unix socket, a test that
+// left it empty), every such request shares one "unknown peer" bucket,
+// 0.0.0.0/32, and forwarding headers are not believed.
+//
+// A ClientIP must not be modified while requests are being served; reading it
+// from many goroutines is safe.
+type ClientIP struct {
+	// TrustedProxies lists the peers allowed to tell us who the client is.
+	// Forwarding headers on a request are read only when its TCP peer falls
+	// in one of these prefixes; from anyone else they are ignored, because
+	// anyone can send them.
+	//
+	// List exactly the proxies and load balancers in front of this process
+	// (for example 10.0.0.0/8 for a private network, or your CDN's published
+	// ranges), never a range that untrusted clients can connect from.
+	// 0.0.0.0/0 believes every client about its own address and is only
+	// correct when the process cannot be reached except through proxies.
+	// Write IPv4 ranges in dotted form; IPv4-mapped IPv6 prefixes
+	// (::ffff:10.0.0.0/104) are rejected, since addresses are unmapped
+	// before they are compared. Nil or empty trusts no one.
+	//
+	// For a trusted peer, the chain in X-Forwarded-For (all header lines,
+	// in order) and the for= parameters of Forwarded (RFC 7239) is walked
+	// from the right, skipping hops that are themselves trusted; the first
+	// untrusted hop is the client, and if every hop is trusted the leftmost
+	// is. A hop that is not an address (garbage, an empty element,
+	// "unknown", an obfuscated identifier such as "_hidden") ends the walk
+	// and the client is the peer: nothing to the left of an entry we cannot
+	// read is believed. A chain of more than 64 hops or 8 KiB is not read at
+	// all (the client is the peer). When a request carries both headers and
+	// they name different clients, the client is the peer.
+	//
+	// A hop may be a bare address (203.0.113.9, 2001:db8::1), an address with
+	// a port (203.0.113.9:443, [2001:db8::1]:443) or a bracketed IPv6 address
+	// ([2001:db8::1]), as RFC 7239 nodes are written; the port is ignored.
+	TrustedProxies []netip.Prefix
+
+	// Header, when set, names one single-value header that a trusted proxy
+	// sets to the client address, such as "X-Real-IP" (nginx) or
+	// "CF-Connecting-IP" (Cloudflare). Then X-Forwarded-For and Forwarded
+	// are ignored, and the header is honoured only when the peer is in
+	// TrustedProxies and it appears exactly once with one address;
+	// otherwise the client is the peer. Choose it only if your proxy always
+	// overwrites the header: a proxy that passes a client's own copy
+	// through lets every client pick its bucket.
+	//
+	// The empty string, the default, means the X-Forwarded-For and
+	// Forwarded chains. X-Forwarded-For and Forwarded themselves are not
+	// valid values, since they are lists, and setting Header without
+	// TrustedProxies is an error, since it would never be honoured.
+	// True-Client-IP, X-Real-IP and CF-Connecting-IP are never read unless
+	// named here.
+	Header string
+
+	// IPv6Prefix is the prefix length, in bits, by which IPv6 clients are
+	// bucketed: all addresses in one /IPv6Prefix share one allowance.
+	// Zero means 64, the size of one subscriber's LAN; 56 or 48 bucket whole
+	// customer allocations, 128 one address (easy to evade). Valid values
+	// are 0 and 1 to 128. IPv4 clients are always bucketed per address.
+	IPv6Prefix int
+}
+
+const (
+	// maxChainHops and maxChainBytes bound the work one request can cause.
+	// No real proxy chain comes near them, so a longer one is hostile or
+	// broken, and we believe none of it.
+	maxChainHops  = 64
+	maxChainBytes = 8 << 10
+
+	// maxNodeLen bounds one hop: the longest address with port,
+	// "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535", is 54 bytes,
+	// which leaves room for an interface name as zone.
+	maxNodeLen = 100
+
+	defaultIPv6Prefix = 64
+)
+
+// unknownPeer is the bucket shared by every request whose RemoteAddr is not
+// an address. 0.0.0.0 is never the source of a real TCP connection.
+func unknownPeer() netip.Prefix {
+	return netip.PrefixFrom(netip.IPv4Unspecified(), 32)
+}
+
+// validate reports every problem in c at once. It does not modify c.
+func (c *ClientIP) validate() error {
+	var errs []error
+	for i, p := range c.TrustedProxies {
+		switch {
+		case !p.IsValid():
+			errs = append(errs, fmt.Errorf("middleware: client ip: trusted proxy %d: invalid prefix", i))
+		case p.Addr().Is4In6():
+			errs = append(errs, fmt.Errorf("middleware: client ip: trusted proxy %d: %s is IPv4-mapped, write it as an IPv4 prefix", i, p))
+		}
+	}
+	if c.Header != "" {
+		switch canon := http.CanonicalHeaderKey(c.Header); {
+		case !isToken(c.Header):
+			errs = append(errs, fmt.Errorf("middleware: client ip: header %q is not a valid header name", c.Header))
+		case canon == "X-Forwarded-For" || canon == "Forwarded":
+			errs = append(errs, fmt.Errorf("middleware: client ip: header %q is a list, leave Header empty to use it", c.Header))
+		}
+		if len(c.TrustedProxies) == 0 {
+			errs = append(errs, fmt.Errorf("middleware: client ip: header %q set without trusted proxies would never be honoured", c.Header))
+		}
+	}
+	if c.IPv6Prefix < 0 || c.IPv6Prefix > 128 {
+		errs = append(errs, fmt.Errorf("middleware: client ip: ipv6 prefix %d out of range 0 to 128", c.IPv6Prefix))
+	}
+	return errors.Join(errs...)
+}
+
+// clone returns a deep copy of c with Header in canonical form (so lookups
+// need no allocation) and IPv6Prefix defaulted, for a constructor that must
+// not see later edits to the caller's struct.
+func (c *ClientIP) clone() ClientIP {
+	n := ClientIP{
+		TrustedProxies: append([]netip.Prefix(nil), c.TrustedProxies...),
+		IPv6Prefix:     c.IPv6Prefix,
+	}
+	if c.Header != "" {
+		n.Header = http.CanonicalHeaderKey(c.Header)
+	}
+	if n.IPv6Prefix == 0 {
+		n.IPv6Prefix = defaultIPv6Prefix
+	}
+	return n
+}
+
+// resolve returns the bucket of the client that sent r: an IPv4 /32 or an
+// IPv6 /IPv6Prefix, masked. It never panics and, for an untrusted peer,
+// never allocates.
+func (c *ClientIP) resolve(r *http.Request) netip.Prefix {
+	peer, ok := parseNode(r.RemoteAddr)
+	if !ok {
+		return unknownPeer()
+	}
+	if !c.trusted(peer) {
+		return c.bucket(peer)
+	}
+	return c.bucket(c.forwardedClient(r.Header, peer))
+}
+
+// trusted reports whether a, already unmapped and without zone, is in
+// TrustedProxies.
+func (c *ClientIP) trusted(a netip.Addr) bool {
+	for _, p := range c.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// bucket returns the prefix that a's requests are counted under.
+func (c *ClientIP) bucket(a netip.Addr) netip.Prefix {
+	if a.Is4() {
+		return netip.PrefixFrom(a, 32)
+	}
+	bits := c.IPv6Prefix
+	if bits < 1 || bits > 128 {
+		// Unvalidated configs still get a sane answer at request time.
+		bits = defaultIPv6Prefix
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		// Unreachable: a is a valid IPv6 address and bits is in range.
+		return unknownPeer()
+	}
+	return p
+}
+
+// forwardedClient returns the client address that the trusted peer reports
+// in h, or peer when the headers are absent, malformed or contradictory.
+func (c *ClientIP) forwardedClient(h http.Header, peer netip.Addr) netip.Addr {
+	if c.Header != "" {
+		lines := h.Values(c.Header)
+		if len(lines) != 1 {
+			return peer
+		}
+		a, ok := parseNode(trimOWS(lines[0]))
+		if !ok {
+			return peer
+		}
+		return a
+	}
+
+	xff := h["X-Forwarded-For"]
+	fwd := h["Forwarded"]
+	client := peer
+	if len(xff) > 0 {
+		var hs hops
+		if hs.addXFF(xff) {
+			client = c.walk(&hs, peer)
+		}
+	}
+	if len(fwd) > 0 {
+		var hs hops
+		other := peer
+		if hs.addForwarded(fwd) {
+			other = c.walk(&hs, peer)
+		}
+		if len(xff) > 0 && other != client {
+			// Two chains naming different clients: at least one was
+			// written by someone other than our proxy. Believe neither.
+			return peer
+		}
+		client = other
+	}
+	return client
+}
+
+// walk finds the client in a chain: the first untrusted hop from the right,
+// or the leftmost hop when all are trusted. Garbage ends the walk at peer.
+func (c *ClientIP) walk(hs *hops, peer netip.Addr) netip.Addr {
+	for i := hs.n - 1; i >= 0; i-- {
+		a := hs.addr[i]
+		if !a.IsValid() {
+			return peer
+		}
+		if i == 0 || !c.trusted(a) {
+			return a
+		}
+	}
+	return peer
+}
+
+// hops is a forwarding chain, left to right, held in a fixed array so that
+// parsing it never allocates. An invalid Addr marks a hop that could not be
+// read.
+type hops struct {
+	n    int
+	addr [maxChainHops]netip.Addr
+}
+
+// add appends one hop and reports false when the chain is full.
+func (hs *hops) add(a netip.Addr) bool {
+	if hs.n == maxChainHops {
+		return false
+	}
+	hs.addr[hs.n] = a
+	hs.n++
+	return true
+}
+
+// withinBounds reports whether header lines are small enough to read.
+func withinBounds(lines []string) bool {
+	if len(lines) > maxChainHops {
+		return false
+	}
+	total := 0
+	for _, l := range lines {
+		total += len(l)
+	}
+	return total <= maxChainBytes
+}
+
+// addXFF appends the hops of X-Forwarded-For lines. Elements are separated
+// by commas with optional spaces or tabs; an empty element is garbage, not
+// skipped as RFC 9110 list syntax would allow, because no proxy writes one.
+// It reports false when the chain exceeds the bounds.
+func (hs *hops) addXFF(lines []string) bool {
+	if !withinBounds(lines) {
+		return false
+	}
+	for _, line := range lines {
+		for {
+			elem, rest, more := strings.Cut(line, ",")
+			a, _ := parseNode(trimOWS(elem))
+			if !hs.add(a) {
+				return false
+			}
+			if !more {
+				break
+			}
+			line = rest
+		}
+	}
+	return true
+}
+
+// addForwarded appends the for= nodes of Forwarded lines (RFC 7239). An
+// element without exactly one for= parameter is garbage. After a syntax
+// error the rest of that line is one garbage hop: with quoted strings in
+// play, no later comma can be trusted to start an element. It reports false
+// when the chain exceeds the bounds.
+func (hs *hops) addForwarded(lines []string) bool {
+	if !withinBounds(lines) {
+		return false
+	}
+	for _, line := range lines {
+		if !hs.addForwardedLine(line) {
+			return false
+		}
+	}
+	return true
+}
+
+func (hs *hops) addForwardedLine(s string) bool {
+	for {
+		var (
+			node    string
+			nodes   int
+			bad     bool
+			pairEnd bool
+		)
+		s = trimLeftOWS(s)
+		for !pairEnd && !bad {
+			n := tokenLen(s)
+			if n == 0 || n == len(s) || s[n] != '=' {
+				bad = true
+				break
+			}
+			name := s[:n]
+			s = s[n+1:]
+			var val string
+			if len(s) > 0 && s[0] == '"' {
+				end := strings.IndexByte(s[1:], '"')
+				if end < 0 {
+					bad = true
+					break
+				}
+				val = s[1 : 1+end]
+				s = s[2+end:]
+				if strings.IndexByte(val, '\\') >= 0 {
+					// A quoted-pair: never needed by an address, and
+					// it may have hidden the real closing quote.
+					bad = true
+					break
+				}
+			} else {
+				n := tokenLen(s)
+				if n == 0 {
+					bad = true
+					break
+				}
+				val = s[:n]
+				s = s[n:]
+			}
+			if asciiEqualFold(name, "for") {
+				node = val
+				nodes++
+			}
+			s = trimLeftOWS(s)
+			switch {
+			case len(s) == 0 || s[0] == ',':
+				pairEnd = true
+			case s[0] == ';':
+				s = trimLeftOWS(s[1:])
+			default:
+				bad = true
+			}
+		}
+		var a netip.Addr
+		if !bad && nodes == 1 {
+			a, _ = parseNode(node)
+		}
+		if !hs.add(a) {
+			return false
+		}
+		if bad || len(s) == 0 {
+			return true
+		}
+		s = s[1:] // the comma
+	}
+}
+
+// parseNode parses one hop or RemoteAddr: an IP address, optionally with a
+// port, IPv6 optionally bracketed ("1.2.3.4", "1.2.3.4:80", "2001:db8::1",
+// "[2001:db8::1]", "[2001:db8::1]:80"). The address is returned unmapped
+// and without zone; ok is false and the Addr invalid for anything else.
+func parseNode(s string) (a netip.Addr, ok bool) {
+	if len(s) == 0 || len(s) > maxNodeLen {
+		return netip.Addr{}, false
+	}
+	// Pick the one parser that can succeed: a failed parse allocates its
+	// error, and RemoteAddr always has a port.
+	var err error
+	switch colons := strings.Count(s, ":"); {
+	case s[0] == '[' && s[len(s)-1] == ']':
+		a, err = netip.ParseAddr(s[1 : len(s)-1])
+		if err == nil && !a.Is6() {
+			return netip.Addr{}, false
+		}
+	case s[0] == '[' || colons == 1:
+		var ap netip.AddrPort
+		ap, err = netip.ParseAddrPort(s)
+		a = ap.Addr()
+	default:
+		a, err = netip.ParseAddr(s)
+	}
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap().WithZone(""), true
+}
+
+func trimLeftOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	return s
+}
+
+func trimOWS(s string) string {
+	s = trimLeftOWS(s)
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// tokenLen returns the length of the RFC 9110 token at the start of s.
+func tokenLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		if !isTchar(s[i]) {
+			return i
+		}
+	}
+	return len(s)
+}
+
+func isToken(s string) bool {
+	return len(s) > 0 && tokenLen(s) == len(s)
+}
+
+func isTchar(b byte) bool {
+	switch {
+	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		return true
+	}
+	switch b {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}
+
+// asciiEqualFold reports whether s equals lower, which must be lower-case
+// ASCII, ignoring ASCII case.
+func asciiEqualFold(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if b != lower[i] {
+			return false
+		}
+	}
+	return true
+}
