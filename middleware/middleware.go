@@ -1,0 +1,377 @@
+package middleware
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ratekit/ratekit/headers"
+	"github.com/ratekit/ratekit/store"
+	"github.com/ratekit/ratekit/store/memory"
+	"github.com/ratekit/ratekit/window"
+)
+
+// ErrInvalidConfig is wrapped by every error [New] returns.
+var ErrInvalidConfig = errors.New("middleware: invalid config")
+
+// FailurePolicy says how a request is answered when the store fails (an
+// error, a timeout, a full memory table). A store failure is never answered
+// with 429.
+type FailurePolicy uint8
+
+const (
+	// FailOpen admits the request, without rate-limit headers but with
+	// X-RateLimit-Degraded: true, and logs the failure (at most once a
+	// second). The zero value: an outage of the limiter's store does not
+	// become an outage of the API.
+	FailOpen FailurePolicy = iota
+	// FailClosed answers 503 Service Unavailable with the envelope's body
+	// and Retry-After: 1, without calling the handler.
+	FailClosed
+)
+
+// String returns "open" or "closed".
+func (f FailurePolicy) String() string {
+	switch f {
+	case FailOpen:
+		return "open"
+	case FailClosed:
+		return "closed"
+	}
+	return "FailurePolicy(" + strconv.Itoa(int(f)) + ")"
+}
+
+// Client is what a [Config.KeyValidator] knows about a valid API key.
+type Client struct {
+	// ID names the bucket the key's requests count against. Keys with the
+	// same ID share one allowance (several keys of one account). Empty means
+	// the key itself. Like the key, it is hashed before it reaches the store.
+	ID string
+}
+
+// Config configures a [Limiter]. The zero value is the Lindris contract:
+// 60 requests per minute and 2 per second, both sliding, per client IP, in
+// memory, with Lindris headers and body, failing open.
+type Config struct {
+	// Policy is the set of windows every request must pass. Zero value:
+	// [window.Default], 60/min + 2/s.
+	Policy window.Policy
+
+	// Store holds the windows' state. Nil means an in-memory store created
+	// by New with default settings and closed by [Limiter.Close]. A store
+	// passed in is the caller's to close.
+	Store store.Store
+
+	// KeyValidator decides whether an API key presented in X-API-Key or
+	// Authorization: Bearer is known. For a known key the request counts
+	// against the client's bucket; a missing, malformed or unknown key (or
+	// a nil KeyValidator) falls back to the client-IP bucket, so random keys
+	// cannot mint fresh allowances. It is called once per request that
+	// presents a well-formed key, so it should answer from memory. A panic
+	// in it is recovered and handled as a store failure.
+	KeyValidator func(ctx context.Context, key string) (Client, bool)
+
+	// ClientIP says how the client address is found; see [ClientIP]. The
+	// zero value uses the TCP peer address and ignores forwarding headers.
+	ClientIP ClientIP
+
+	// HashKey is the secret that store keys are derived from (AES-CMAC of
+	// the client identity), so stores, logs and metrics never hold an API
+	// key or an address. Instances sharing a store must share the HashKey.
+	// Nil means a random secret per process, which is only allowed with the
+	// default (nil) Store or a *memory.Store: with a shared store each
+	// instance would count in its own buckets.
+	HashKey []byte
+
+	// Headers writes the rate-limit headers. Nil means [headers.Lindris].
+	Headers headers.Style
+
+	// Envelope renders the body of 429 (and 503) answers. Nil means
+	// [headers.LindrisBody].
+	Envelope headers.Envelope
+
+	// OnStoreError is the failure policy. Zero value: [FailOpen].
+	OnStoreError FailurePolicy
+
+	// Logger receives store failures (at most one line a second) and
+	// recovered hook panics. Nil means [slog.Default]. Rejections are not
+	// logged. Nothing logged contains an API key or an address.
+	Logger *slog.Logger
+}
+
+// Limiter is a configured rate limiter. Its Handler method is the
+// middleware. A Limiter is safe for concurrent use.
+type Limiter struct {
+	policy    window.Policy
+	store     store.Store
+	ownStore  bool
+	validate  func(ctx context.Context, key string) (Client, bool)
+	clientIP  ClientIP
+	hash      keyHasher
+	scope     [8]byte
+	style     headers.Style
+	envelope  headers.Envelope
+	onFailure FailurePolicy
+	log       *slog.Logger
+	lastLog   atomic.Int64 // unix nanos of the last store-failure log line
+	scratch   sync.Pool
+}
+
+// scratch is per-request working memory, pooled so a decision costs no
+// allocation of ours beyond the header values.
+type scratch struct {
+	in  headers.Input
+	d   window.Decision
+	buf []byte
+}
+
+// New validates cfg, copies it, and returns a Limiter. Every invalid field
+// is reported, each wrapping [ErrInvalidConfig].
+func New(cfg Config) (*Limiter, error) {
+	var errs []error
+	if cfg.Policy.Windows == nil {
+		cfg.Policy = window.Default()
+	}
+	if err := cfg.Policy.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w: policy: %w", ErrInvalidConfig, err))
+	}
+	if err := cfg.ClientIP.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+	}
+	if cfg.OnStoreError > FailClosed {
+		errs = append(errs, fmt.Errorf("%w: OnStoreError %d unknown", ErrInvalidConfig, cfg.OnStoreError))
+	}
+	if _, isMemory := cfg.Store.(*memory.Store); cfg.Store != nil && !isMemory && len(cfg.HashKey) == 0 {
+		errs = append(errs, fmt.Errorf("%w: HashKey is required with a shared store, so that every instance derives the same keys", ErrInvalidConfig))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	l := &Limiter{
+		policy:    clonePolicy(cfg.Policy),
+		store:     cfg.Store,
+		validate:  cfg.KeyValidator,
+		clientIP:  cfg.ClientIP.clone(),
+		style:     cfg.Headers,
+		envelope:  cfg.Envelope,
+		onFailure: cfg.OnStoreError,
+		log:       cfg.Logger,
+	}
+	secret := cfg.HashKey
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		rand.Read(secret)
+	}
+	l.hash = newKeyHasher(secret)
+	l.scope = scopeOf("default")
+	if l.store == nil {
+		s, err := memory.New(memory.Config{})
+		if err != nil {
+			return nil, err
+		}
+		l.store, l.ownStore = s, true
+	}
+	if l.style == nil {
+		l.style = headers.Lindris{}
+	}
+	if l.envelope == nil {
+		l.envelope = headers.LindrisBody{}
+	}
+	if l.log == nil {
+		l.log = slog.Default()
+	}
+	l.scratch.New = func() any { return &scratch{buf: make([]byte, 0, 256)} }
+	return l, nil
+}
+
+// clonePolicy copies p so later edits to the caller's slice change nothing.
+func clonePolicy(p window.Policy) window.Policy {
+	p.Windows = append([]window.Window(nil), p.Windows...)
+	return p
+}
+
+// scopeOf names a policy scope inside store keys: requests under different
+// scopes count in different buckets.
+func scopeOf(name string) [8]byte {
+	sum := sha256.Sum256([]byte(name))
+	return [8]byte(sum[:8])
+}
+
+// Close closes the store if New created it. It is idempotent.
+func (l *Limiter) Close() error {
+	if l.ownStore {
+		return l.store.Close()
+	}
+	return nil
+}
+
+// Policy returns a copy of the limiter's policy.
+func (l *Limiter) Policy() window.Policy { return clonePolicy(l.policy) }
+
+// Handler returns next wrapped by the limiter: func(http.Handler)
+// http.Handler, the shape net/http, chi and most routers mount.
+func (l *Limiter) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.serve(w, r, next)
+	})
+}
+
+// identity kinds inside the hashed message.
+const (
+	kindIP  = 'i'
+	kindKey = 'k'
+)
+
+// keyFor derives the store key for r: the client's API bucket when it
+// presents a key the validator knows, its address bucket otherwise. ok is
+// false when a hook panicked.
+func (l *Limiter) keyFor(r *http.Request) (k store.Key, ok bool) {
+	c := cmac{h: &l.hash}
+	c.write(l.scope[:])
+	if key, found := apiKey(r); found && l.validate != nil {
+		client, valid, ok := l.callValidator(r.Context(), key)
+		if !ok {
+			return k, false
+		}
+		if valid {
+			id := client.ID
+			if id == "" {
+				id = key
+			}
+			c.writeByte(kindKey)
+			c.writeString(id)
+			return c.sum(), true
+		}
+	}
+	p := l.clientIP.resolve(r)
+	c.writeByte(kindIP)
+	c.writeByte(byte(p.Bits()))
+	a16 := p.Addr().As16()
+	c.write(a16[:])
+	return c.sum(), true
+}
+
+// callValidator runs the user's validator, turning a panic into ok=false.
+func (l *Limiter) callValidator(ctx context.Context, key string) (client Client, valid, ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			l.log.Error("ratekit: key validator panicked; request handled by the store failure policy",
+				"panic", fmt.Sprint(v), "policy", l.onFailure.String())
+			ok = false
+		}
+	}()
+	client, valid = l.validate(ctx, key)
+	return client, valid, true
+}
+
+func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	key, ok := l.keyFor(r)
+	if !ok {
+		l.fail(w, r, next, errHookPanic)
+		return
+	}
+	d, err := l.store.Take(r.Context(), store.Request{Key: key, Policy: &l.policy, Cost: 1})
+	if err != nil {
+		l.fail(w, r, next, err)
+		return
+	}
+	sc := l.scratch.Get().(*scratch)
+	sc.d = d
+	sc.in = headers.Input{Policy: &l.policy, Decision: &sc.d, Now: time.Now()}
+	if !l.render(w, sc) {
+		l.scratch.Put(sc)
+		l.fail(w, r, next, errHookPanic)
+		return
+	}
+	if d.Allowed {
+		l.scratch.Put(sc)
+		next.ServeHTTP(w, r)
+		return
+	}
+	l.refuse(w, sc, http.StatusTooManyRequests)
+	l.scratch.Put(sc)
+}
+
+var errHookPanic = errors.New("middleware: a hook panicked")
+
+// render writes the rate-limit headers, recovering a panicking custom style.
+func (l *Limiter) render(w http.ResponseWriter, sc *scratch) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			l.log.Error("ratekit: header style panicked", "panic", fmt.Sprint(v))
+			ok = false
+		}
+	}()
+	l.style.WriteHeaders(w.Header(), &sc.in)
+	return true
+}
+
+// refuse writes a 429 or 503 with the envelope's body. A panicking custom
+// envelope falls back to the Lindris body.
+func (l *Limiter) refuse(w http.ResponseWriter, sc *scratch, status int) {
+	sc.in.Status = status
+	body := l.appendBody(sc)
+	h := w.Header()
+	h["Content-Type"] = []string{l.contentType()}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+func (l *Limiter) contentType() (ct string) {
+	defer func() {
+		if recover() != nil {
+			ct = headers.LindrisBody{}.ContentType()
+		}
+	}()
+	return l.envelope.ContentType()
+}
+
+func (l *Limiter) appendBody(sc *scratch) (body []byte) {
+	defer func() {
+		if v := recover(); v != nil {
+			l.log.Error("ratekit: envelope panicked; sent the default body", "panic", fmt.Sprint(v))
+			body = headers.LindrisBody{}.AppendBody(sc.buf[:0], &sc.in)
+		}
+	}()
+	sc.buf = l.envelope.AppendBody(sc.buf[:0], &sc.in)
+	return sc.buf
+}
+
+// fail applies the failure policy to a request whose decision could not be
+// taken.
+func (l *Limiter) fail(w http.ResponseWriter, r *http.Request, next http.Handler, err error) {
+	l.logFailure(err)
+	if l.onFailure == FailClosed {
+		sc := l.scratch.Get().(*scratch)
+		sc.d = window.Decision{RetryAfter: time.Second}
+		sc.in = headers.Input{Policy: &l.policy, Decision: &sc.d, Now: time.Now()}
+		w.Header()["Retry-After"] = []string{"1"}
+		l.refuse(w, sc, http.StatusServiceUnavailable)
+		l.scratch.Put(sc)
+		return
+	}
+	w.Header()["X-Ratelimit-Degraded"] = []string{"true"}
+	next.ServeHTTP(w, r)
+}
+
+// logFailure logs a store failure, at most once a second.
+func (l *Limiter) logFailure(err error) {
+	now := time.Now().UnixNano()
+	last := l.lastLog.Load()
+	if now-last < int64(time.Second) || !l.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	l.log.Warn("ratekit: rate-limit store failed; applying the failure policy",
+		"error", err.Error(), "policy", l.onFailure.String())
+}

@@ -1,0 +1,341 @@
+package middleware_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ratekit/ratekit/middleware"
+	"github.com/ratekit/ratekit/store"
+	"github.com/ratekit/ratekit/store/memory"
+	"github.com/ratekit/ratekit/store/storetest"
+	"github.com/ratekit/ratekit/window"
+)
+
+var ok = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Write([]byte(`[{"name":"Ada"}]`))
+})
+
+// fixture is a limiter on a memory store with a fake clock.
+type fixture struct {
+	lim   *middleware.Limiter
+	h     http.Handler
+	clk   *storetest.Clock
+	store *memory.Store
+	logs  *bytes.Buffer
+}
+
+func newFixture(t *testing.T, cfg middleware.Config) *fixture {
+	t.Helper()
+	f := &fixture{clk: storetest.NewClock(storetest.Start), logs: new(bytes.Buffer)}
+	s, err := memory.New(memory.Config{Now: f.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	f.store = s
+	if cfg.Store == nil {
+		cfg.Store = s
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(f.logs, nil))
+	}
+	f.lim, err = middleware.New(cfg)
+	if err != nil {
+		t.Fatalf("middleware.New: %v", err)
+	}
+	t.Cleanup(func() { f.lim.Close() })
+	f.h = f.lim.Handler(ok)
+	return f
+}
+
+// do sends a GET from peer with header pairs and returns the recorder.
+func (f *fixture) do(peer string, kv ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("GET", "/v1/people", nil)
+	r.RemoteAddr = peer
+	for i := 0; i+1 < len(kv); i += 2 {
+		r.Header.Add(kv[i], kv[i+1])
+	}
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	return w
+}
+
+func validKeys(keys ...string) func(context.Context, string) (middleware.Client, bool) {
+	return func(_ context.Context, k string) (middleware.Client, bool) {
+		for _, v := range keys {
+			if k == v {
+				return middleware.Client{}, true
+			}
+		}
+		return middleware.Client{}, false
+	}
+}
+
+func TestLindrisContract(t *testing.T) {
+	f := newFixture(t, middleware.Config{})
+	type want struct {
+		status                            int
+		remaining, remainingSecond, reset string
+		limitedBy, retryAfter             string
+	}
+	for i, tc := range []struct {
+		at time.Duration
+		want
+	}{
+		{0, want{200, "59", "1", "1", "second", ""}},
+		{300 * time.Millisecond, want{200, "58", "0", "1", "second", ""}},
+		{600 * time.Millisecond, want{429, "58", "0", "1", "second", "1"}},
+		{1000 * time.Millisecond, want{200, "57", "0", "1", "second", ""}},
+	} {
+		f.clk.Set(storetest.Start.Add(tc.at))
+		w := f.do("192.0.2.1:1234")
+		h := w.Header()
+		got := want{w.Code, h.Get("X-RateLimit-Remaining"), h.Get("X-RateLimit-Remaining-Second"),
+			h.Get("X-RateLimit-Reset"), h.Get("X-RateLimit-Limited-By"), h.Get("Retry-After")}
+		if got != tc.want {
+			t.Errorf("request %d at +%v: got %+v, want %+v", i, tc.at, got, tc.want)
+		}
+		if h.Get("X-RateLimit-Limit") != "60" || h.Get("X-RateLimit-Limit-Second") != "2" {
+			t.Errorf("request %d: limits %q/%q, want 60/2", i, h.Get("X-RateLimit-Limit"), h.Get("X-RateLimit-Limit-Second"))
+		}
+		if w.Code == 429 {
+			if ct := h.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("429 Content-Type = %q", ct)
+			}
+			var body struct {
+				Message    string `json:"message"`
+				StatusCode int    `json:"status_code"`
+				RetryAfter int    `json:"retry_after"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatalf("429 body %q: %v", w.Body, err)
+			}
+			if body.StatusCode != 429 || body.RetryAfter != 1 || body.Message == "" {
+				t.Errorf("429 body = %+v", body)
+			}
+		}
+	}
+}
+
+// TestR03ConcurrentRequests: 1,000 simultaneous requests from one client
+// through the middleware give exactly 2 × 200 and 998 × 429.
+func TestR03ConcurrentRequests(t *testing.T) {
+	f := newFixture(t, middleware.Config{})
+	codes := make(chan int, 1000)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			codes <- f.do("198.51.100.7:5555").Code
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[200] != 2 || count[429] != 998 || len(count) != 2 {
+		t.Errorf("status counts = %v, want 2×200 and 998×429", count)
+	}
+}
+
+// TestR15SpoofedForwardingHeaders: with no trusted proxy, forwarding headers
+// cannot move a client to a fresh bucket.
+func TestR15SpoofedForwardingHeaders(t *testing.T) {
+	f := newFixture(t, middleware.Config{})
+	var last int
+	for i := range 3 {
+		ip := fmt.Sprintf("203.0.113.%d", i+1)
+		last = f.do("192.0.2.9:4000",
+			"X-Forwarded-For", ip, "X-Real-IP", ip, "Forwarded", "for="+ip,
+			"True-Client-IP", ip, "CF-Connecting-IP", ip).Code
+	}
+	if last != 429 {
+		t.Errorf("third spoofed request: status %d, want 429", last)
+	}
+}
+
+// TestR20UnknownKeysFallBackToIP: random invalid keys share the IP bucket
+// and add at most one key to the store.
+func TestR20UnknownKeysFallBackToIP(t *testing.T) {
+	f := newFixture(t, middleware.Config{KeyValidator: validKeys("good-key")})
+	before := f.store.Len()
+	var codes []int
+	for i := range 3 {
+		codes = append(codes, f.do("192.0.2.10:1", "X-API-Key", fmt.Sprintf("random-%d", i)).Code)
+	}
+	if codes[2] != 429 {
+		t.Errorf("statuses %v, want the third 429", codes)
+	}
+	if grown := f.store.Len() - before; grown > 1 {
+		t.Errorf("store grew by %d keys, want at most 1", grown)
+	}
+	// A valid key from the same address has its own bucket.
+	if c := f.do("192.0.2.10:1", "X-API-Key", "good-key").Code; c != 200 {
+		t.Errorf("valid key after the IP bucket filled: status %d, want 200", c)
+	}
+}
+
+// TestR21HeaderVariants: one key in X-API-Key and Authorization shares a
+// bucket; malformed variants go to the IP bucket.
+func TestR21HeaderVariants(t *testing.T) {
+	f := newFixture(t, middleware.Config{KeyValidator: validKeys("K123")})
+	if c := f.do("192.0.2.20:1", "X-API-Key", "K123").Code; c != 200 {
+		t.Fatalf("first: %d", c)
+	}
+	if c := f.do("192.0.2.21:1", "Authorization", "Bearer K123").Code; c != 200 {
+		t.Fatalf("second: %d", c)
+	}
+	if c := f.do("192.0.2.22:1", "Authorization", "bearer K123").Code; c != 429 {
+		t.Errorf("third request with the key (lower-case scheme) from a new address: %d, want 429", c)
+	}
+	// Malformed forms are not the key: they count against the address.
+	for i, v := range []string{"xBearer K123", "Bearer K123,junk", "Bearer"} {
+		peer := fmt.Sprintf("192.0.2.%d:1", 30+i)
+		if c := f.do(peer, "Authorization", v).Code; c != 200 {
+			t.Errorf("Authorization %q from a fresh address: %d, want 200 (IP bucket)", v, c)
+		}
+	}
+}
+
+// TestR22HostileKeys: hostile key values never cause a 5xx or a panic.
+func TestR22HostileKeys(t *testing.T) {
+	f := newFixture(t, middleware.Config{KeyValidator: validKeys("K")})
+	hostile := []string{strings.Repeat("a", 8<<10), strings.Repeat("b", 512<<10), "{tag}", "a}{b",
+		strings.Repeat("{", 300), "\xff\xfe", "a\x00b", "%00", "*", "' OR 1=1 --", "ключ"}
+	for i, k := range hostile {
+		for _, hdr := range []string{"X-API-Key", "Authorization"} {
+			v := k
+			if hdr == "Authorization" {
+				v = "Bearer " + k
+			}
+			if c := f.do(fmt.Sprintf("192.0.2.%d:1", i+1), hdr, v).Code; c >= 500 {
+				t.Errorf("%s: %.20q: status %d", hdr, k, c)
+			}
+		}
+	}
+}
+
+// failingStore fails every call.
+type failingStore struct{ err error }
+
+func (s failingStore) Take(context.Context, store.Request) (window.Decision, error) {
+	return window.Decision{}, s.err
+}
+func (failingStore) Close() error { return nil }
+
+// TestR31FailurePolicies: a failing store is never answered with 429.
+func TestR31FailurePolicies(t *testing.T) {
+	down := failingStore{errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")}
+	t.Run("open", func(t *testing.T) {
+		f := newFixture(t, middleware.Config{Store: down, HashKey: []byte("k")})
+		for range 5 {
+			w := f.do("192.0.2.1:1")
+			if w.Code != 200 || w.Header().Get("X-RateLimit-Degraded") != "true" {
+				t.Fatalf("fail-open: status %d degraded %q, want 200 true", w.Code, w.Header().Get("X-RateLimit-Degraded"))
+			}
+		}
+		if n := strings.Count(f.logs.String(), "store failed"); n != 1 {
+			t.Errorf("logged %d store failures for 5 requests in a second, want 1:\n%s", n, f.logs)
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		f := newFixture(t, middleware.Config{Store: down, HashKey: []byte("k"), OnStoreError: middleware.FailClosed})
+		w := f.do("192.0.2.1:1")
+		if w.Code != 503 || w.Header().Get("Retry-After") != "1" {
+			t.Fatalf("fail-closed: status %d Retry-After %q, want 503 1", w.Code, w.Header().Get("Retry-After"))
+		}
+		var body map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body["status_code"] != float64(503) {
+			t.Fatalf("fail-closed body %q (%v)", w.Body, err)
+		}
+		if strings.Contains(w.Body.String(), "refused") {
+			t.Errorf("error text leaked into the body: %s", w.Body)
+		}
+	})
+}
+
+// TestR44ClientDisconnect: a request whose context is already cancelled is
+// not counted at all.
+func TestR44ClientDisconnect(t *testing.T) {
+	f := newFixture(t, middleware.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 5 {
+		r := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
+		r.RemoteAddr = "192.0.2.50:1"
+		f.h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	if w := f.do("192.0.2.50:1"); w.Code != 200 || w.Header().Get("X-RateLimit-Remaining") != "59" {
+		t.Errorf("after 5 cancelled requests: %d remaining %s, want 200 and 59", w.Code, w.Header().Get("X-RateLimit-Remaining"))
+	}
+}
+
+// TestR45PanickingHooks: a panicking validator is recovered into the
+// failure policy; the process survives.
+func TestR45PanickingHooks(t *testing.T) {
+	f := newFixture(t, middleware.Config{
+		KeyValidator: func(context.Context, string) (middleware.Client, bool) { panic("validator bug") },
+		OnStoreError: middleware.FailClosed,
+	})
+	if w := f.do("192.0.2.1:1", "X-API-Key", "abc"); w.Code != 503 {
+		t.Errorf("panicking validator: status %d, want 503 (fail-closed)", w.Code)
+	}
+	if !strings.Contains(f.logs.String(), "panicked") {
+		t.Errorf("panic not logged: %s", f.logs)
+	}
+}
+
+// TestR14InvalidConfigs: invalid configurations are errors, never panics.
+func TestR14InvalidConfigs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  middleware.Config
+	}{
+		{"empty policy", middleware.Config{Policy: window.Policy{Windows: []window.Window{}}}},
+		{"zero limit", middleware.Config{Policy: window.Policy{Windows: []window.Window{{Length: time.Second}}}}},
+		{"negative limit", middleware.Config{Policy: window.Policy{Windows: []window.Window{{Length: time.Second, Limit: -1}}}}},
+		{"zero length", middleware.Config{Policy: window.Policy{Windows: []window.Window{{Limit: 5}}}}},
+		{"sub-millisecond", middleware.Config{Policy: window.Policy{Windows: []window.Window{{Length: time.Microsecond, Limit: 5}}}}},
+		{"too long", middleware.Config{Policy: window.Policy{Windows: []window.Window{{Length: 365 * 24 * time.Hour, Limit: 5}}}}},
+		{"limit overflow", middleware.Config{Policy: window.Policy{Windows: []window.Window{{Length: time.Second, Limit: 1 << 40}}}}},
+		{"unknown failure policy", middleware.Config{OnStoreError: 9}},
+		{"shared store without hash key", middleware.Config{Store: failingStore{}}},
+		{"bad ipv6 prefix", middleware.Config{ClientIP: middleware.ClientIP{IPv6Prefix: 129}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lim, err := middleware.New(tc.cfg)
+			if !errors.Is(err, middleware.ErrInvalidConfig) {
+				t.Errorf("New error = %v, want ErrInvalidConfig", err)
+			}
+			if lim != nil {
+				lim.Close()
+			}
+		})
+	}
+}
+
+func TestConfigIsCopied(t *testing.T) {
+	cfg := middleware.Config{Policy: window.Policy{Windows: []window.Window{{Length: time.Second, Limit: 1}}}}
+	f := newFixture(t, cfg)
+	cfg.Policy.Windows[0].Limit = 100
+	f.do("192.0.2.1:1")
+	if c := f.do("192.0.2.1:1").Code; c != 429 {
+		t.Errorf("editing the caller's policy after New changed the limiter: status %d", c)
+	}
+}
