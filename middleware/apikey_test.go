@@ -150,3 +150,42 @@ func BenchmarkAPIKey(b *testing.B) {
 		})
 	}
 }
+
+// FuzzAPIKey checks that whatever apiKey returns is a key by the grammar,
+// within maxKeyLen, taken verbatim from a header, and returned again when
+// presented alone in either header. Each argument holds that header's lines
+// separated by "\n"; an empty argument means the header is absent.
+func FuzzAPIKey(f *testing.F) {
+	f.Fuzz(func(t *testing.T, xAPIKey, authorization string) {
+		r := &http.Request{Header: http.Header{}}
+		if xAPIKey != "" {
+			r.Header["X-Api-Key"] = strings.Split(xAPIKey, "\n")
+		}
+		if authorization != "" {
+			r.Header["Authorization"] = strings.Split(authorization, "\n")
+		}
+		got, ok := apiKey(r)
+		if ok != (got != "") {
+			t.Fatalf("apiKey(%q, %q) = %q, %t, want ok exactly when non-empty", xAPIKey, authorization, got, ok)
+		}
+		if !ok {
+			return
+		}
+		if len(got) > maxKeyLen {
+			t.Fatalf("apiKey(%q, %q) = %d bytes, want at most %d", xAPIKey, authorization, len(got), maxKeyLen)
+		}
+		body := strings.TrimRight(got, "=")
+		if body == "" || strings.Trim(body, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~+/") != "" {
+			t.Fatalf("apiKey(%q, %q) = %q, want a b64token", xAPIKey, authorization, got)
+		}
+		if got != xAPIKey && !strings.HasSuffix(authorization, " "+got) {
+			t.Fatalf("apiKey(%q, %q) = %q, want a whole header value or bearer token", xAPIKey, authorization, got)
+		}
+		for _, h := range []struct{ name, value string }{{"X-Api-Key", got}, {"Authorization", "Bearer " + got}} {
+			r := &http.Request{Header: http.Header{h.name: {h.value}}}
+			if again, ok := apiKey(r); again != got || !ok {
+				t.Fatalf("apiKey(%s: %q) = %q, %t, want %q, true", h.name, h.value, again, ok, got)
+			}
+		}
+	})
+}

@@ -516,3 +516,162 @@ func BenchmarkResolve(b *testing.B) {
 		})
 	}
 }
+
+// FuzzClientIP checks resolve against an obviously correct model built on
+// strings.Split, that the answer is a peer or a hop the walk may reach, and
+// that rewriting every address in another notation changes nothing.
+// xffLines holds X-Forwarded-For lines separated by "\n"; trusted is a list
+// of prefixes separated by commas or spaces (unparseable ones are dropped).
+func FuzzClientIP(f *testing.F) {
+	f.Fuzz(func(t *testing.T, remoteAddr, xffLines, trusted string) {
+		c := ClientIP{}
+		for _, s := range strings.FieldsFunc(trusted, func(r rune) bool { return r == ',' || r == ' ' }) {
+			if p, err := netip.ParsePrefix(s); err == nil && !p.Addr().Is4In6() {
+				c.TrustedProxies = append(c.TrustedProxies, p)
+			}
+		}
+		if err := c.validate(); err != nil {
+			t.Fatalf("validate() = %v for a config built from valid prefixes", err)
+		}
+		var lines []string
+		if xffLines != "" {
+			lines = strings.Split(xffLines, "\n")
+		}
+
+		got := c.resolve(xffRequest(remoteAddr, lines))
+		if !got.IsValid() || got != got.Masked() {
+			t.Fatalf("resolve(%q, %q) = %v, want a valid masked prefix", remoteAddr, lines, got)
+		}
+		if a := got.Addr(); (a.Is4() && got.Bits() != 32) || (a.Is6() && got.Bits() != 64) || a.Is4In6() || a.Zone() != "" {
+			t.Fatalf("resolve(%q, %q) = %v, want an unmapped IPv4 /32 or IPv6 /64", remoteAddr, lines, got)
+		}
+		if want := modelResolve(&c, remoteAddr, lines); got != want {
+			t.Fatalf("resolve(%q, %q) = %v, want %v (model)", remoteAddr, lines, got, want)
+		}
+
+		// The same chain written as RFC 7239 for= nodes must name the same
+		// client, alone or beside X-Forwarded-For.
+		if fwd, ok := asForwarded(lines); ok && chainBytes(fwd) <= maxChainBytes {
+			r := xffRequest(remoteAddr, nil)
+			r.Header["Forwarded"] = fwd
+			if alt := c.resolve(r); alt != got {
+				t.Fatalf("resolve(%q, Forwarded %q) = %v, want %v as for X-Forwarded-For %q", remoteAddr, fwd, alt, got, lines)
+			}
+			r = xffRequest(remoteAddr, lines)
+			r.Header["Forwarded"] = fwd
+			if alt := c.resolve(r); alt != got {
+				t.Fatalf("resolve(%q, both %q) = %v, want %v", remoteAddr, fwd, alt, got)
+			}
+		}
+
+		altRemote := altNode(remoteAddr)
+		altLines := make([]string, len(lines))
+		for i, l := range lines {
+			elems := strings.Split(l, ",")
+			for j, e := range elems {
+				elems[j] = altNode(trimOWS(e))
+			}
+			altLines[i] = strings.Join(elems, ",")
+		}
+		if (chainBytes(lines) > maxChainBytes) != (chainBytes(altLines) > maxChainBytes) {
+			return // the rewrite crossed the size bound; nothing to compare
+		}
+		if alt := c.resolve(xffRequest(altRemote, altLines)); alt != got {
+			t.Fatalf("resolve(%q, %q) = %v, but resolve(%q, %q) = %v, want equal", remoteAddr, lines, got, altRemote, altLines, alt)
+		}
+	})
+}
+
+// asForwarded rewrites X-Forwarded-For lines as Forwarded lines, each hop a
+// quoted for= node. It reports false for hops that cannot be quoted.
+func asForwarded(lines []string) ([]string, bool) {
+	fwd := make([]string, len(lines))
+	for i, l := range lines {
+		elems := strings.Split(l, ",")
+		for j, e := range elems {
+			e = trimOWS(e)
+			if strings.ContainsAny(e, `"\`) {
+				return nil, false
+			}
+			elems[j] = `for="` + e + `";proto=https`
+		}
+		fwd[i] = strings.Join(elems, ", ")
+	}
+	return fwd, true
+}
+
+func xffRequest(remote string, lines []string) *http.Request {
+	r := &http.Request{RemoteAddr: remote, Header: http.Header{}}
+	if len(lines) > 0 {
+		r.Header["X-Forwarded-For"] = lines
+	}
+	return r
+}
+
+func chainBytes(lines []string) int {
+	n := 0
+	for _, l := range lines {
+		n += len(l)
+	}
+	return n
+}
+
+// modelResolve is resolve for X-Forwarded-For, written for clarity.
+func modelResolve(c *ClientIP, remote string, lines []string) netip.Prefix {
+	peer, ok := parseNode(remote)
+	if !ok {
+		return unknownPeer()
+	}
+	if !c.trusted(peer) || len(lines) == 0 || len(lines) > maxChainHops || chainBytes(lines) > maxChainBytes {
+		return c.bucket(peer)
+	}
+	var hops []string
+	for _, l := range lines {
+		hops = append(hops, strings.Split(l, ",")...)
+	}
+	if len(hops) > maxChainHops {
+		return c.bucket(peer)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, ok := parseNode(strings.Trim(hops[i], " \t"))
+		if !ok {
+			return c.bucket(peer)
+		}
+		if i == 0 || !c.trusted(a) {
+			return c.bucket(a)
+		}
+	}
+	panic("unreachable: the loop returns at i == 0")
+}
+
+// altNode writes an address node in another notation for the same address:
+// IPv4 as IPv4-mapped IPv6, IPv4-mapped as IPv4, IPv6 fully expanded. Other
+// strings, and zoned addresses, are returned unchanged.
+func altNode(s string) string {
+	alt := func(a netip.Addr) (string, bool) {
+		switch {
+		case a.Zone() != "":
+			return "", false
+		case a.Is4():
+			return "::ffff:" + a.String(), true
+		case a.Is4In6():
+			return a.Unmap().String(), true
+		}
+		return a.StringExpanded(), true
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		if v, ok := alt(a); ok {
+			return v
+		}
+		return s
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		if v, ok := alt(ap.Addr()); ok {
+			if strings.Contains(v, ":") {
+				v = "[" + v + "]"
+			}
+			return v + ":" + strconv.Itoa(int(ap.Port()))
+		}
+	}
+	return s
+}
