@@ -109,30 +109,33 @@ func unknownPeer() netip.Prefix {
 	return netip.PrefixFrom(netip.IPv4Unspecified(), 32)
 }
 
-// validate reports every problem in c at once. It does not modify c.
+// validate reports every problem in c at once, joined, each naming the
+// field as a user writes it. New wraps the result in [ErrInvalidConfig] and
+// the package prefix, so the problems here carry neither. It does not
+// modify c.
 func (c *ClientIP) validate() error {
 	var errs []error
 	for i, p := range c.TrustedProxies {
 		switch {
 		case !p.IsValid():
-			errs = append(errs, fmt.Errorf("middleware: client ip: trusted proxy %d: invalid prefix", i))
+			errs = append(errs, fmt.Errorf("ClientIP.TrustedProxies[%d]: invalid prefix", i))
 		case p.Addr().Is4In6():
-			errs = append(errs, fmt.Errorf("middleware: client ip: trusted proxy %d: %s is IPv4-mapped, write it as an IPv4 prefix", i, p))
+			errs = append(errs, fmt.Errorf("ClientIP.TrustedProxies[%d]: %s is IPv4-mapped, write it as an IPv4 prefix", i, p))
 		}
 	}
 	if c.Header != "" {
 		switch canon := http.CanonicalHeaderKey(c.Header); {
 		case !isToken(c.Header):
-			errs = append(errs, fmt.Errorf("middleware: client ip: header %q is not a valid header name", c.Header))
+			errs = append(errs, fmt.Errorf("ClientIP.Header %q: not a valid header name", c.Header))
 		case canon == "X-Forwarded-For" || canon == "Forwarded":
-			errs = append(errs, fmt.Errorf("middleware: client ip: header %q is a list, leave Header empty to use it", c.Header))
+			errs = append(errs, fmt.Errorf("ClientIP.Header %q: a list, leave Header empty to use it", c.Header))
 		}
 		if len(c.TrustedProxies) == 0 {
-			errs = append(errs, fmt.Errorf("middleware: client ip: header %q set without trusted proxies would never be honoured", c.Header))
+			errs = append(errs, fmt.Errorf("ClientIP.Header %q: set without TrustedProxies, so never honoured", c.Header))
 		}
 	}
 	if c.IPv6Prefix < 0 || c.IPv6Prefix > 128 {
-		errs = append(errs, fmt.Errorf("middleware: client ip: ipv6 prefix %d out of range 0 to 128", c.IPv6Prefix))
+		errs = append(errs, fmt.Errorf("ClientIP.IPv6Prefix %d: out of range 0 to 128", c.IPv6Prefix))
 	}
 	return errors.Join(errs...)
 }

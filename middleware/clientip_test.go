@@ -366,13 +366,13 @@ func TestValidate(t *testing.T) {
 		{"zero value", ClientIP{}, nil},
 		{"full", ClientIP{TrustedProxies: prefixes(t, "10.0.0.0/8", "fd00::/8"), Header: "x-real-ip", IPv6Prefix: 56}, nil},
 		{"ipv6 prefix 128", ClientIP{IPv6Prefix: 128}, nil},
-		{"invalid prefix", ClientIP{TrustedProxies: []netip.Prefix{{}}}, []string{"trusted proxy 0: invalid prefix"}},
-		{"mapped prefix", ClientIP{TrustedProxies: prefixes(t, "10.0.0.0/8", "::ffff:10.0.0.0/104")}, []string{"trusted proxy 1: ::ffff:10.0.0.0/104 is IPv4-mapped"}},
-		{"bad header name", ClientIP{TrustedProxies: prefixes(t, "10.0.0.0/8"), Header: "X Real IP"}, []string{`header "X Real IP" is not a valid header name`}},
-		{"list header", ClientIP{TrustedProxies: prefixes(t, "10.0.0.0/8"), Header: "x-forwarded-for"}, []string{"is a list"}},
-		{"header without proxies", ClientIP{Header: "X-Real-IP"}, []string{"without trusted proxies"}},
-		{"negative prefix", ClientIP{IPv6Prefix: -1}, []string{"ipv6 prefix -1 out of range"}},
-		{"all at once", ClientIP{TrustedProxies: []netip.Prefix{{}}, Header: "Forwarded", IPv6Prefix: 129}, []string{"invalid prefix", "is a list", "ipv6 prefix 129"}},
+		{"invalid prefix", ClientIP{TrustedProxies: []netip.Prefix{{}}}, []string{"ClientIP.TrustedProxies[0]: invalid prefix"}},
+		{"mapped prefix", ClientIP{TrustedProxies: prefixes(t, "10.0.0.0/8", "::ffff:10.0.0.0/104")}, []string{"ClientIP.TrustedProxies[1]: ::ffff:10.0.0.0/104 is IPv4-mapped"}},
+		{"bad header name", ClientIP{TrustedProxies: prefixes(t, "10.0.0.0/8"), Header: "X Real IP"}, []string{`ClientIP.Header "X Real IP": not a valid header name`}},
+		{"list header", ClientIP{TrustedProxies: prefixes(t, "10.0.0.0/8"), Header: "x-forwarded-for"}, []string{"a list"}},
+		{"header without proxies", ClientIP{Header: "X-Real-IP"}, []string{"without TrustedProxies"}},
+		{"negative prefix", ClientIP{IPv6Prefix: -1}, []string{"ClientIP.IPv6Prefix -1: out of range"}},
+		{"all at once", ClientIP{TrustedProxies: []netip.Prefix{{}}, Header: "Forwarded", IPv6Prefix: 129}, []string{"invalid prefix", "a list", "ClientIP.IPv6Prefix 129"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -396,8 +396,8 @@ func TestValidate(t *testing.T) {
 				}
 			}
 			for _, line := range strings.Split(err.Error(), "\n") {
-				if !strings.HasPrefix(line, "middleware: ") {
-					t.Errorf("validate() line %q, want prefix %q", line, "middleware: ")
+				if !strings.HasPrefix(line, "ClientIP.") {
+					t.Errorf("validate() line %q, want prefix %q (New adds the package prefix)", line, "ClientIP.")
 				}
 			}
 		})
