@@ -1,0 +1,49 @@
+# ratekit: the same commands run locally and in CI (.ci/run calls `make lint test`).
+GO        ?= go
+PKGS      := ./...
+FUZZTIME  ?= 5s
+BENCHOUT  ?= bench.txt
+
+.PHONY: test race bench lint fuzz-smoke fuzz cover importcheck
+
+# test: the gate CI runs: vet, every test with the race detector, then a few seconds of each fuzz target.
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -shuffle=on $(PKGS)
+	$(MAKE) fuzz-smoke
+
+# race: the race detector with repetition over the concurrent packages, for chasing flakes.
+race:
+	$(GO) test -race -count=5 ./store/... ./middleware/
+
+# bench: every benchmark, six runs each, into $(BENCHOUT) ready for benchstat.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -count=6 $(PKGS) | tee $(BENCHOUT)
+
+# lint: formatting, vet, the import-direction check, and staticcheck when installed.
+lint: importcheck
+	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+	$(GO) vet $(PKGS)
+	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); else echo "staticcheck not installed; skipped"; fi
+
+# importcheck: window and headers import nothing of ours but window; no library package imports middleware.
+importcheck:
+	@./.ci/importcheck
+
+# fuzz-smoke: each Fuzz target for $(FUZZTIME) (go test accepts one -fuzz target per run).
+fuzz-smoke:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+# fuzz: the same targets for longer.
+fuzz:
+	$(MAKE) fuzz-smoke FUZZTIME=2m
+
+# cover: coverage across packages, per-function summary.
+cover:
+	$(GO) test -count=1 -coverprofile=cover.out -coverpkg=./... $(PKGS)
+	$(GO) tool cover -func=cover.out | tail -40
