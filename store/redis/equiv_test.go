@@ -1,0 +1,165 @@
+package redis
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ratekit/ratekit/internal/model"
+	"github.com/ratekit/ratekit/store"
+	"github.com/ratekit/ratekit/window"
+)
+
+var (
+	seedFlag    = flag.Uint64("seed", 0, "replay only this stream seed")
+	streamsFlag = flag.Int("streams", 0, "random streams per policy in the model-equivalence tests (0: 40 on miniredis, 150 on redis-server)")
+)
+
+// t0 is an arbitrary recent instant, far from 0 so that slot arithmetic
+// sees realistic epochs.
+var t0 = time.UnixMilli(1_763_800_000_123)
+
+// equivPolicies cover both algorithms, one to three windows, 16- and 32-bit
+// instants (longest window above 65535 ms), and limits of 1.
+var equivPolicies = map[string]window.Policy{
+	"lindris":         window.Default(),
+	"three":           {Windows: []window.Window{{Length: 10 * time.Second, Limit: 7}, {Length: time.Second, Limit: 3}, {Length: 250 * time.Millisecond, Limit: 2}}},
+	"one":             {Windows: []window.Window{{Length: 2 * time.Second, Limit: 1}}},
+	"wide":            {Windows: []window.Window{{Length: 90 * time.Second, Limit: 20}, {Length: 5 * time.Second, Limit: 4}}},
+	"counter-lindris": {Windows: window.Default().Windows, Algorithm: window.SlidingCounter},
+	"counter-three":   {Windows: []window.Window{{Length: 10 * time.Second, Limit: 7}, {Length: time.Second, Limit: 3}, {Length: 250 * time.Millisecond, Limit: 2}}, Algorithm: window.SlidingCounter},
+	"counter-wide":    {Windows: []window.Window{{Length: 90 * time.Second, Limit: 20}, {Length: 5 * time.Second, Limit: 4}}, Algorithm: window.SlidingCounter},
+}
+
+func seeds(def int) []uint64 {
+	if *seedFlag != 0 {
+		return []uint64{*seedFlag}
+	}
+	n := *streamsFlag
+	if n == 0 {
+		n = def
+	}
+	if testing.Short() {
+		n /= 10
+	}
+	s := make([]uint64, n)
+	for i := range s {
+		s[i] = uint64(i + 1)
+	}
+	return s
+}
+
+// diff describes the first difference between two decisions, or "".
+func diff(got, want window.Decision) string {
+	if got.Allowed != want.Allowed || got.Limiting != want.Limiting || got.RetryAfter != want.RetryAfter || got.N != want.N {
+		return fmt.Sprintf("got allowed=%v limiting=%d retry=%v n=%d, want allowed=%v limiting=%d retry=%v n=%d",
+			got.Allowed, got.Limiting, got.RetryAfter, got.N, want.Allowed, want.Limiting, want.RetryAfter, want.N)
+	}
+	for i := range got.N {
+		if got.Windows[i] != want.Windows[i] {
+			return fmt.Sprintf("window %d: got %+v, want %+v", i, got.Windows[i], want.Windows[i])
+		}
+	}
+	return ""
+}
+
+// reference is the in-process answer for one key: window.Log and the
+// brute-force model for SlidingLog, window.Counter for SlidingCounter.
+type reference struct {
+	p   *window.Policy
+	log window.Log
+	ctr window.Counter
+}
+
+func (r *reference) take(now time.Time, cost int) window.Decision {
+	if r.p.Algorithm == window.SlidingCounter {
+		return r.ctr.TakeAt(now, r.p, cost)
+	}
+	return r.log.TakeAt(now, r.p, cost)
+}
+
+func (r *reference) peek(now time.Time) window.Decision {
+	if r.p.Algorithm == window.SlidingCounter {
+		return r.ctr.PeekAt(now, r.p)
+	}
+	return r.log.PeekAt(now, r.p)
+}
+
+// runEquivalence replays seeded random streams (1–5 keys, gaps 0–1500 ms,
+// clock jumps of up to ±2 min, costs up to 3, peeks) through the store and
+// the references and counts the streams that differ anywhere.
+func runEquivalence(t *testing.T, c Scripter, streams int) {
+	t.Helper()
+	for name, p := range equivPolicies {
+		t.Run(name, func(t *testing.T) {
+			var now time.Time
+			s := newStore(t, c, Config{Prefix: "rkeq-" + fmt.Sprint(time.Now().UnixNano()), Timeout: 5 * time.Second, Now: func() time.Time { return now }})
+			t.Cleanup(func() {
+				for k := range 5 * len(seeds(streams)) {
+					s.Reset(context.Background(), testKey(k))
+				}
+			})
+			ctx := context.Background()
+			mismatches := 0
+			for si, seed := range seeds(streams) {
+				cfg := model.StreamConfig{Ops: 60, Keys: 1 + int(seed%5), MaxGap: 1500 * time.Millisecond,
+					MaxCost: 1 + int(seed%3), JumpEvery: 25, MaxJump: 2 * time.Minute, PeekEvery: 10}
+				m := model.New(p)
+				refs := make([]reference, cfg.Keys)
+				for i := range refs {
+					refs[i].p = &p
+				}
+				for i, op := range model.Stream(seed, cfg) {
+					now = t0.Add(op.At)
+					k := testKey(5*si + op.Key)
+					var got, want, viaModel window.Decision
+					var err error
+					if op.Peek {
+						got, err = s.Peek(ctx, k, &p)
+						want = refs[op.Key].peek(now)
+						viaModel = m.Peek(fmt.Sprint(op.Key), now)
+					} else {
+						got, err = s.Take(ctx, store.Request{Key: k, Policy: &p, Cost: op.Cost})
+						want = refs[op.Key].take(now, op.Cost)
+						viaModel = m.Take(fmt.Sprint(op.Key), now, op.Cost)
+					}
+					if err != nil {
+						t.Fatalf("seed %d op %d (%+v): %v", seed, i, op, err)
+					}
+					d := diff(got, want)
+					if d == "" && p.Algorithm == window.SlidingLog {
+						d = diff(got, viaModel)
+					}
+					if d != "" {
+						mismatches++
+						if mismatches <= 5 {
+							t.Errorf("seed %d op %d (%+v): %s", seed, i, op, d)
+						}
+						break
+					}
+				}
+			}
+			t.Logf("%d streams, %d mismatched (replay one with -seed N)", len(seeds(streams)), mismatches)
+			if mismatches > 0 {
+				t.Errorf("%d streams mismatched the reference", mismatches)
+			}
+		})
+	}
+}
+
+// TestR02EquivalenceMiniredis: the same seeded streams through the store on
+// miniredis produce exactly window.Log's, window.Counter's and the model's
+// decisions: 0 mismatches.
+func TestR02EquivalenceMiniredis(t *testing.T) {
+	_, c := newMini(t)
+	runEquivalence(t, c, 40)
+}
+
+// TestR02EquivalenceRealRedis is TestR02EquivalenceMiniredis against a real
+// redis-server (REDIS_ADDR, default 127.0.0.1:6379).
+func TestR02EquivalenceRealRedis(t *testing.T) {
+	c := realClient(t)
+	runEquivalence(t, c, 150)
+}

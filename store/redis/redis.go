@@ -1,0 +1,270 @@
+package redis
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ratekit/ratekit/store"
+	"github.com/ratekit/ratekit/window"
+)
+
+var (
+	_ store.Store = (*Store)(nil)
+	_ store.Admin = (*Store)(nil)
+)
+
+//go:embed take.lua
+var takeSrc string
+
+// Scripter is the part of a go-redis client the store uses: running Lua
+// scripts. *goredis.Client (standalone or Sentinel failover),
+// *goredis.ClusterClient, *goredis.Ring and goredis.UniversalClient all
+// satisfy it.
+type Scripter = goredis.Scripter
+
+// DefaultPrefix is the key prefix used when [Config.Prefix] is empty.
+const DefaultPrefix = "ratekit"
+
+// DefaultTimeout is the per-decision deadline used when [Config.Timeout] is
+// zero.
+const DefaultTimeout = 50 * time.Millisecond
+
+// Slack added to every key's TTL beyond the time its state can still matter.
+// With the server's clock the script and the expiry agree, so a second
+// covers rounding; with [Config.Now] the two clocks differ, so the margin
+// also covers skew between the application and Redis.
+const (
+	serverClockSlack = time.Second
+	appClockSlack    = time.Minute
+)
+
+// Config configures a [Store]. The zero value is valid: prefix "ratekit",
+// 50ms per decision, time from the Redis server.
+type Config struct {
+	// Prefix starts every key the store writes: <Prefix>:{<32 hex>}:m.
+	// Empty means [DefaultPrefix]. It must not contain '{' or '}', which
+	// would change the Redis Cluster hash slot.
+	Prefix string
+	// Timeout bounds each decision (Take, Peek, Reset), on top of any
+	// deadline the caller's context carries; the earlier one wins. Zero
+	// means [DefaultTimeout]; negative is invalid. It is honoured only if the
+	// client has ContextTimeoutEnabled set, which New checks where it can.
+	Timeout time.Duration
+	// Now, when set, supplies the time of each decision (milliseconds are
+	// used) and is passed to the script. Nil, the production setting, means
+	// the script reads the Redis server's TIME, so every application
+	// instance agrees on time whatever its own clock says. Tests set a fake
+	// clock.
+	Now func() time.Time
+}
+
+// Store is a [store.Store] and [store.Admin] whose state lives in Redis.
+// Every decision is one script call (EVALSHA, or EVAL after the server
+// lost its script cache), evaluated atomically on the server, so any
+// number of application instances share exact limits. It is safe for
+// concurrent use.
+type Store struct {
+	client  Scripter
+	script  *goredis.Script
+	prefix  string
+	timeout time.Duration
+	now     func() time.Time
+	slack   string
+	closed  atomic.Bool
+}
+
+// New returns a Store deciding through client. It sends nothing to Redis,
+// so an unreachable server is not an error here; the first Take reports
+// it. The store never closes client.
+//
+// New rejects a client whose options it can read (*goredis.Client,
+// *goredis.ClusterClient) when they would break the store's guarantees:
+// ContextTimeoutEnabled false (Timeout would not bound a decision) or
+// MaxRetries left at its default of 3 retries (a decision sent, applied, and lost on the way back
+// would be sent again and counted twice); set MaxRetries to -1. All
+// problems are reported at once.
+func New(client Scripter, cfg Config) (*Store, error) {
+	var errs []error
+	if client == nil {
+		errs = append(errs, errors.New("store/redis: nil client"))
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	for _, c := range cfg.Prefix {
+		if c == '{' || c == '}' {
+			errs = append(errs, fmt.Errorf("store/redis: prefix %q contains %q, which would move keys to another cluster slot", cfg.Prefix, c))
+			break
+		}
+	}
+	switch {
+	case cfg.Timeout == 0:
+		cfg.Timeout = DefaultTimeout
+	case cfg.Timeout < 0:
+		errs = append(errs, fmt.Errorf("store/redis: timeout %v is negative", cfg.Timeout))
+	}
+	errs = append(errs, checkClient(client)...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	slack := serverClockSlack
+	if cfg.Now != nil {
+		slack = appClockSlack
+	}
+	return &Store{
+		client:  client,
+		script:  goredis.NewScript(takeSrc),
+		prefix:  cfg.Prefix,
+		timeout: cfg.Timeout,
+		now:     cfg.Now,
+		slack:   strconv.FormatInt(slack.Milliseconds(), 10),
+	}, nil
+}
+
+// checkClient reports client options that would break the store's
+// guarantees, for the client types whose options can be read.
+func checkClient(client Scripter) []error {
+	var ctxTimeout bool
+	var retries int
+	switch c := client.(type) {
+	case *goredis.Client:
+		o := c.Options()
+		ctxTimeout, retries = o.ContextTimeoutEnabled, o.MaxRetries
+	case *goredis.ClusterClient:
+		o := c.Options()
+		ctxTimeout, retries = o.ContextTimeoutEnabled, o.MaxRetries
+	default:
+		return nil
+	}
+	var errs []error
+	if !ctxTimeout {
+		errs = append(errs, errors.New("store/redis: client has ContextTimeoutEnabled false, so the store's timeout would not bound a decision; set it to true"))
+	}
+	// go-redis turns MaxRetries -1 into 0 and 0 into 3 when it builds the
+	// client, so here 0 means "never retry".
+	if retries > 0 {
+		errs = append(errs, fmt.Errorf("store/redis: client MaxRetries is %d, so a decision lost on its way back would be re-sent and counted twice; set it to -1", retries))
+	}
+	return errs
+}
+
+// Take decides req in one script call. The decision equals what
+// [window.Log] (SlidingLog) or [window.Counter] (SlidingCounter) would answer
+// for the same history. Errors are prefixed "store/redis: " and wrap the
+// go-redis or context error; [Kind] classifies them. An error means the
+// request may or may not have been recorded (the reply was lost), never
+// that it was recorded twice.
+func (s *Store) Take(ctx context.Context, req store.Request) (window.Decision, error) {
+	if s.closed.Load() {
+		return window.Decision{}, store.ErrClosed
+	}
+	if err := store.CheckRequest(&req); err != nil {
+		return window.Decision{}, err
+	}
+	return s.run(ctx, req.Key, req.Policy, req.Cost, true)
+}
+
+// Peek returns what a request of cost 1 for key would be told now, writing
+// nothing. It runs the same script read-only (EVALSHA_RO), so on Redis 7 it
+// may be served by a replica.
+func (s *Store) Peek(ctx context.Context, key store.Key, p *window.Policy) (window.Decision, error) {
+	if s.closed.Load() {
+		return window.Decision{}, store.ErrClosed
+	}
+	req := store.Request{Key: key, Policy: p, Cost: 1}
+	if err := store.CheckRequest(&req); err != nil {
+		return window.Decision{}, err
+	}
+	return s.run(ctx, key, p, 1, false)
+}
+
+// Reset deletes every key of key's identity (the window state).
+func (s *Store) Reset(ctx context.Context, key store.Key) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	// Scripter has no DEL: a one-line script keeps the interface narrow.
+	err := resetScript.Run(ctx, s.client, []string{Key(s.prefix, key)}).Err()
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return fmt.Errorf("store/redis: reset: %w", err)
+	}
+	return nil
+}
+
+var resetScript = goredis.NewScript("return redis.call('DEL', KEYS[1])")
+
+// Close marks the store closed; later calls return [store.ErrClosed]. The
+// client is the caller's and stays open. Close is idempotent and always
+// returns nil.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+// run executes the decision script and decodes its reply.
+func (s *Store) run(ctx context.Context, key store.Key, p *window.Policy, cost int, record bool) (window.Decision, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+
+	args := make([]any, 5, 5+2*len(p.Windows))
+	if s.now != nil {
+		args[0] = s.now().UnixMilli()
+	} else {
+		args[0] = ""
+	}
+	args[1] = cost
+	args[2], args[3] = "0", "0"
+	if p.Algorithm == window.SlidingCounter {
+		args[2] = "1"
+	}
+	if record {
+		args[3] = "1"
+	}
+	args[4] = s.slack
+	for _, w := range p.Windows {
+		args = append(args, w.Length.Milliseconds(), w.Limit)
+	}
+	keys := []string{Key(s.prefix, key)}
+
+	var cmd *goredis.Cmd
+	if record {
+		cmd = s.script.Run(ctx, s.client, keys, args...)
+	} else {
+		cmd = s.script.RunRO(ctx, s.client, keys, args...)
+	}
+	vals, err := cmd.Int64Slice()
+	if err != nil {
+		return window.Decision{}, fmt.Errorf("store/redis: %w", err)
+	}
+	n := len(p.Windows)
+	if len(vals) != 3+2*n {
+		return window.Decision{}, fmt.Errorf("store/redis: script returned %d values, want %d: %w", len(vals), 3+2*n, errBadReply)
+	}
+	d := window.Decision{
+		Allowed:    vals[0] == 1,
+		Limiting:   int(vals[1]),
+		RetryAfter: time.Duration(vals[2]) * time.Millisecond,
+		N:          n,
+	}
+	for i, w := range p.Windows {
+		d.Windows[i] = window.State{
+			Limit:     w.Limit,
+			Remaining: int(vals[3+2*i]),
+			Reset:     time.Duration(vals[4+2*i]) * time.Millisecond,
+		}
+	}
+	return d, nil
+}
+
+// errBadReply marks a script reply of the wrong shape (a script of another
+// version under the same SHA, or a proxy mangling replies).
+var errBadReply = errors.New("unexpected script reply")
