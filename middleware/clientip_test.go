@@ -4,10 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ratekit/ratekit/store/memory"
+	"github.com/ratekit/ratekit/store/storetest"
 )
 
 // newReq builds a request from peer with header lines given as name, value
@@ -674,4 +678,103 @@ func altNode(s string) string {
 		}
 	}
 	return s
+}
+
+// serveWith returns a function that sends one request through a default
+// Limiter (60/min, 2/s) on a memory store whose fake clock never moves, so
+// "within a second" is exact, and returns the status.
+func serveWith(t *testing.T, c ClientIP) func(peer string, kv ...string) int {
+	t.Helper()
+	s, err := memory.New(memory.Config{Now: storetest.NewClock(storetest.Start).Now})
+	if err != nil {
+		t.Fatalf("memory.New: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	lim, err := New(Config{Store: s, ClientIP: c})
+	if err != nil {
+		t.Fatalf("New(ClientIP %+v): %v", c, err)
+	}
+	t.Cleanup(func() { lim.Close() })
+	h := lim.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	return func(peer string, kv ...string) int {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = peer
+		for i := 0; i+1 < len(kv); i += 2 {
+			r.Header.Add(kv[i], kv[i+1])
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+}
+
+// admitted counts the 200s among codes and fails on any 5xx.
+func admitted(t *testing.T, codes []int) int {
+	t.Helper()
+	n := 0
+	for _, c := range codes {
+		switch {
+		case c >= 500:
+			t.Errorf("status %d, want no 5xx (all: %v)", c, codes)
+		case c == http.StatusOK:
+			n++
+		}
+	}
+	return n
+}
+
+// TestR16to19EndToEnd runs catalogue cases 16 to 19 through the Limiter:
+// requests that resolve to one bucket get 2 admissions between them.
+func TestR16to19EndToEnd(t *testing.T) {
+	trusted := ClientIP{TrustedProxies: prefixes(t, "10.0.0.0/8")}
+	tests := []struct {
+		name string
+		c    ClientIP
+		reqs func(i int) (peer string, kv []string)
+		n    int
+		want int // admitted
+	}{
+		{"16 untrusted peer, varying xff", trusted, func(i int) (string, []string) {
+			return "127.0.0.1:1", []string{"X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i)}
+		}, 3, 2},
+		{"16 trusted peer, varying left hop", trusted, func(i int) (string, []string) {
+			return "10.1.1.1:1", []string{"X-Forwarded-For", fmt.Sprintf("198.51.100.%d, 203.0.113.9", i)}
+		}, 3, 2},
+		{"16 trusted peer, distinct clients", trusted, func(i int) (string, []string) {
+			return "10.1.1.1:1", []string{"X-Forwarded-For", fmt.Sprintf("198.51.100.1, 203.0.113.%d", i)}
+		}, 10, 10},
+		{"17 malformed chains fall back to the peer", trusted, func(i int) (string, []string) {
+			chains := []string{"203.0.113.9, garbage, 10.2.2.2", "203.0.113.8, unknown", "203.0.113.7, , 10.2.2.2",
+				"203.0.113.6,", strings.Repeat("203.0.113.5, ", 9999) + "203.0.113.5", "_hidden"}
+			return "10.1.1.1:1", []string{"X-Forwarded-For", chains[i%len(chains)]}
+		}, 6, 2},
+		{"18 rotation inside a /64", ClientIP{}, func(i int) (string, []string) {
+			return fmt.Sprintf("[2001:db8:1:2:%x:%x::%x]:1", i*97, i*13, i), nil
+		}, 100, 2},
+		{"18 rotation inside a /56", ClientIP{IPv6Prefix: 56}, func(i int) (string, []string) {
+			return fmt.Sprintf("[2001:db8:1:2%02x:%x::%x]:1", i*2, i*13, i), nil
+		}, 100, 2},
+		{"19 notations of one address", ClientIP{}, func(i int) (string, []string) {
+			return []string{"198.51.100.7:1", "[::ffff:198.51.100.7]:2", "[::ffff:c633:6407]:3"}[i], nil
+		}, 3, 2},
+		{"19 zones of one address", ClientIP{}, func(i int) (string, []string) {
+			return []string{"[fe80::1]:1", "[fe80::1%eth0]:1", "[fe80::1%eth1]:1"}[i], nil
+		}, 3, 2},
+		{"19 1000 mapped clients", ClientIP{}, func(i int) (string, []string) {
+			return fmt.Sprintf("[::ffff:198.18.%d.%d]:1", i/256, i%256), nil
+		}, 1000, 1000},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			do := serveWith(t, tc.c)
+			codes := make([]int, tc.n)
+			for i := range codes {
+				peer, kv := tc.reqs(i)
+				codes[i] = do(peer, kv...)
+			}
+			if got := admitted(t, codes); got != tc.want {
+				t.Errorf("%d requests: admitted %d, want %d", tc.n, got, tc.want)
+			}
+		})
+	}
 }
