@@ -1,0 +1,113 @@
+package memory_test
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ratekit/ratekit/store"
+	"github.com/ratekit/ratekit/store/memory"
+	"github.com/ratekit/ratekit/window"
+)
+
+// tickingClock returns a Now func that advances by step on every read, so a
+// benchmark sees time pass at a chosen rate of requests per second without
+// reading the wall clock.
+func tickingClock(step time.Duration) func() time.Time {
+	var n atomic.Int64
+	start := time.UnixMilli(1_700_000_000_000)
+	return func() time.Time { return start.Add(time.Duration(n.Add(1)) * step) }
+}
+
+func keys(n int) []store.Key {
+	ks := make([]store.Key, n)
+	for i := range ks {
+		ks[i] = keyN(uint64(i))
+	}
+	return ks
+}
+
+// BenchmarkTake measures one decision of the default policy (60/min + 2/s,
+// exact) in the memory store: admitted and rejected paths, one key and
+// many, serial and parallel.
+func BenchmarkTake(b *testing.B) {
+	p := window.Default()
+	ctx := context.Background()
+	run := func(b *testing.B, now func() time.Time, nkeys int, parallel bool) {
+		s := newStore(b, memory.Config{Now: now})
+		ks := keys(nkeys)
+		for _, k := range ks { // warm: every key exists with a full ring
+			for range 60 {
+				s.Take(ctx, store.Request{Key: k, Policy: &p, Cost: 1})
+			}
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		if !parallel {
+			i := 0
+			for b.Loop() {
+				s.Take(ctx, store.Request{Key: ks[i], Policy: &p, Cost: 1})
+				if i++; i == len(ks) {
+					i = 0
+				}
+			}
+			return
+		}
+		var next atomic.Uint64
+		b.RunParallel(func(pb *testing.PB) {
+			i := int(next.Add(7919)) % len(ks)
+			for pb.Next() {
+				s.Take(ctx, store.Request{Key: ks[i], Policy: &p, Cost: 1})
+				if i++; i == len(ks) {
+					i = 0
+				}
+			}
+		})
+	}
+	// Admitted: the clock moves 1s per decision on one key, so every request
+	// passes and the ring stays full at 60 entries.
+	b.Run("admitted/keys=1/serial", func(b *testing.B) { run(b, tickingClock(time.Second), 1, false) })
+	b.Run("admitted/keys=1/parallel", func(b *testing.B) { run(b, tickingClock(time.Second), 1, true) })
+	// Many keys visited round robin at 1µs per decision: each of 100,000
+	// keys is seen every 0.1s, so about one request in five passes.
+	b.Run("keys=100000/parallel", func(b *testing.B) { run(b, tickingClock(time.Microsecond), 100_000, true) })
+	// Mission configuration: 1,000,000 keys round robin, each seen about
+	// once a second, so every request passes with a full ring.
+	b.Run("mission/keys=1000000/serial", func(b *testing.B) { run(b, tickingClock(time.Microsecond), 1_000_000, false) })
+	// Rejected: the clock stands still on one key whose second is full.
+	b.Run("rejected/keys=1/serial", func(b *testing.B) { run(b, func() time.Time { return time.UnixMilli(1) }, 1, false) })
+	b.Run("rejected/keys=1/parallel", func(b *testing.B) { run(b, func() time.Time { return time.UnixMilli(1) }, 1, true) })
+}
+
+// BenchmarkBytesPerKey measures the heap held per tracked key under the
+// default policy with a full ring (60 entries), reported as bytes/key.
+func BenchmarkBytesPerKey(b *testing.B) {
+	for _, alg := range []window.Algorithm{window.SlidingLog, window.SlidingCounter} {
+		b.Run(alg.String(), func(b *testing.B) {
+			p := window.Default()
+			p.Algorithm = alg
+			const n = 50_000
+			var perKey float64
+			for b.Loop() {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				s, _ := memory.New(memory.Config{Now: tickingClock(time.Second / n), MaxKeys: 2 * n})
+				ks := keys(n)
+				for range 60 {
+					for _, k := range ks {
+						s.Take(context.Background(), store.Request{Key: k, Policy: &p, Cost: 1})
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perKey = float64(after.HeapAlloc-before.HeapAlloc-uint64(n*len(store.Key{}))) / n
+				runtime.KeepAlive(ks)
+				s.Close()
+			}
+			b.ReportMetric(perKey, "bytes/key")
+		})
+	}
+}
