@@ -30,8 +30,9 @@ import (
 // left it empty), every such request shares one "unknown peer" bucket,
 // 0.0.0.0/32, and forwarding headers are not believed.
 //
-// A ClientIP must not be modified while requests are being served; reading it
-// from many goroutines is safe.
+// [New] copies the ClientIP in its Config, so later edits to the caller's
+// struct change nothing. TrustedProxies is searched in order for every
+// request, so list the busiest proxies first if there are many.
 type ClientIP struct {
 	// TrustedProxies lists the peers allowed to tell us who the client is.
 	// Forwarding headers on a request are read only when its TCP peer falls
