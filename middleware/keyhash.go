@@ -61,6 +61,11 @@ type cmac struct {
 	n     int
 }
 
+// reset starts a new computation keyed by h.
+func (c *cmac) reset(h *keyHasher) {
+	c.h, c.state, c.n = h, [16]byte{}, 0
+}
+
 func (c *cmac) write(p []byte) {
 	for _, b := range p {
 		c.writeByte(b)
@@ -96,7 +101,6 @@ func (c *cmac) sum() store.Key {
 	for i := range c.state {
 		c.state[i] ^= c.buf[i] ^ k[i]
 	}
-	var out store.Key
-	c.h.block.Encrypt(out[:], c.state[:])
-	return out
+	c.h.block.Encrypt(c.state[:], c.state[:])
+	return store.Key(c.state)
 }

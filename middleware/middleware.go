@@ -128,9 +128,10 @@ type Limiter struct {
 // scratch is per-request working memory, pooled so a decision costs no
 // allocation of ours beyond the header values.
 type scratch struct {
-	in  headers.Input
-	d   window.Decision
-	buf []byte
+	in   headers.Input
+	d    window.Decision
+	buf  []byte
+	cmac cmac // here rather than on the stack: cipher.Block's interface call would make it escape
 }
 
 // New validates cfg, copies it, and returns a Limiter. Every invalid field
@@ -234,8 +235,9 @@ const (
 // keyFor derives the store key for r: the client's API bucket when it
 // presents a key the validator knows, its address bucket otherwise. ok is
 // false when a hook panicked.
-func (l *Limiter) keyFor(r *http.Request) (k store.Key, ok bool) {
-	c := cmac{h: &l.hash}
+func (l *Limiter) keyFor(r *http.Request, sc *scratch) (k store.Key, ok bool) {
+	c := &sc.cmac
+	c.reset(&l.hash)
 	c.write(l.scope[:])
 	if key, found := apiKey(r); found && l.validate != nil {
 		client, valid, ok := l.callValidator(r.Context(), key)
@@ -274,17 +276,19 @@ func (l *Limiter) callValidator(ctx context.Context, key string) (client Client,
 }
 
 func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	key, ok := l.keyFor(r)
+	sc := l.scratch.Get().(*scratch)
+	key, ok := l.keyFor(r, sc)
 	if !ok {
+		l.scratch.Put(sc)
 		l.fail(w, r, next, errHookPanic)
 		return
 	}
 	d, err := l.store.Take(r.Context(), store.Request{Key: key, Policy: &l.policy, Cost: 1})
 	if err != nil {
+		l.scratch.Put(sc)
 		l.fail(w, r, next, err)
 		return
 	}
-	sc := l.scratch.Get().(*scratch)
 	sc.d = d
 	sc.in = headers.Input{Policy: &l.policy, Decision: &sc.d, Now: time.Now()}
 	if !l.render(w, sc) {
@@ -292,13 +296,15 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		l.fail(w, r, next, errHookPanic)
 		return
 	}
-	if d.Allowed {
+	if !d.Allowed {
+		l.refuse(w, sc, http.StatusTooManyRequests)
 		l.scratch.Put(sc)
-		next.ServeHTTP(w, r)
 		return
 	}
-	l.refuse(w, sc, http.StatusTooManyRequests)
+	// Back to the pool before the handler runs: nothing below reads it, and
+	// a long handler should not pin it.
 	l.scratch.Put(sc)
+	next.ServeHTTP(w, r)
 }
 
 var errHookPanic = errors.New("middleware: a hook panicked")
@@ -321,9 +327,9 @@ func (l *Limiter) refuse(w http.ResponseWriter, sc *scratch, status int) {
 	sc.in.Status = status
 	body := l.appendBody(sc)
 	h := w.Header()
-	h["Content-Type"] = []string{l.contentType()}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	h["X-Content-Type-Options"] = []string{"nosniff"}
+	vals := [...]string{l.contentType(), "nosniff"} // one allocation for both fields
+	h["Content-Type"] = vals[0:1:1]
+	h["X-Content-Type-Options"] = vals[1:2:2]
 	w.WriteHeader(status)
 	w.Write(body)
 }

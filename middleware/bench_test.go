@@ -1,0 +1,96 @@
+package middleware_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ratekit/ratekit/middleware"
+	"github.com/ratekit/ratekit/store/memory"
+)
+
+// discardWriter is a ResponseWriter that keeps its header map between
+// requests (cleared, capacity kept), as net/http's server does not; it lets a
+// benchmark count only the limiter's own allocations.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+
+var noop = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+
+func clockEvery(step time.Duration) func() time.Time {
+	var n atomic.Int64
+	start := time.UnixMilli(1_700_000_000_000)
+	return func() time.Time { return start.Add(time.Duration(n.Add(1)) * step) }
+}
+
+func addrs(n int) []string {
+	a := make([]string, n)
+	for i := range a {
+		a[i] = "10." + strconv.Itoa(i>>16&255) + "." + strconv.Itoa(i>>8&255) + "." + strconv.Itoa(i&255) + ":40000"
+	}
+	return a
+}
+
+// BenchmarkHandler measures the whole middleware per request: client IP
+// resolution, the keyed hash, one memory-store decision of 60/min + 2/s
+// (exact), and the Lindris headers (and the 429 body when rejected).
+func BenchmarkHandler(b *testing.B) {
+	run := func(b *testing.B, now func() time.Time, nkeys int, parallel bool) {
+		s, err := memory.New(memory.Config{Now: now})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		lim, err := middleware.New(middleware.Config{Store: s})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := lim.Handler(noop)
+		peers := addrs(nkeys)
+		serve := func(r *http.Request, w *discardWriter, i int) {
+			r.RemoteAddr = peers[i]
+			clear(w.h)
+			h.ServeHTTP(w, r)
+		}
+		b.ReportAllocs()
+		if !parallel {
+			r := httptest.NewRequest("GET", "/v1/people", nil)
+			w := &discardWriter{h: http.Header{}}
+			i := 0
+			for b.Loop() {
+				serve(r, w, i)
+				if i++; i == nkeys {
+					i = 0
+				}
+			}
+			return
+		}
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			r := httptest.NewRequest("GET", "/v1/people", nil)
+			w := &discardWriter{h: http.Header{}}
+			i := int(next.Add(7919)) % nkeys
+			for pb.Next() {
+				serve(r, w, i)
+				if i++; i == nkeys {
+					i = 0
+				}
+			}
+		})
+	}
+	b.Run("admitted/keys=1/serial", func(b *testing.B) { run(b, clockEvery(time.Second), 1, false) })
+	b.Run("admitted/keys=1/parallel", func(b *testing.B) { run(b, clockEvery(time.Second), 1, true) })
+	b.Run("keys=100000/parallel", func(b *testing.B) { run(b, clockEvery(time.Microsecond), 100_000, true) })
+	b.Run("mission/keys=1000000/serial", func(b *testing.B) { run(b, clockEvery(time.Microsecond), 1_000_000, false) })
+	b.Run("rejected/keys=1/serial", func(b *testing.B) { run(b, func() time.Time { return time.UnixMilli(1) }, 1, false) })
+	b.Run("rejected/keys=1/parallel", func(b *testing.B) { run(b, func() time.Time { return time.UnixMilli(1) }, 1, true) })
+}
