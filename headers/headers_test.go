@@ -400,7 +400,7 @@ func TestCeilSeconds(t *testing.T) {
 }
 
 func TestFormatInts(t *testing.T) {
-	vals := []int64{0, 99, 100, -1, 7, 1 << 62, 12345, 5, -(1 << 63), 1<<63 - 1, 42, 1000, 3, 2, 1, 0}
+	vals := []int64{0, 99, 100, -1, 7, 1 << 62, -(1 << 63), 1<<63 - 1}
 	out := make([]string, len(vals))
 	formatInts(out, vals)
 	for i, v := range vals {
