@@ -325,33 +325,28 @@ func (l *Limiter) render(w http.ResponseWriter, sc *scratch) (ok bool) {
 // envelope falls back to the Lindris body.
 func (l *Limiter) refuse(w http.ResponseWriter, sc *scratch, status int) {
 	sc.in.Status = status
-	body := l.appendBody(sc)
+	body, ct := l.appendBody(sc)
 	h := w.Header()
-	vals := [...]string{l.contentType(), "nosniff"} // one allocation for both fields
+	vals := [...]string{ct, "nosniff"} // one allocation for both fields
 	h["Content-Type"] = vals[0:1:1]
 	h["X-Content-Type-Options"] = vals[1:2:2]
 	w.WriteHeader(status)
 	w.Write(body)
 }
 
-func (l *Limiter) contentType() (ct string) {
-	defer func() {
-		if recover() != nil {
-			ct = headers.LindrisBody{}.ContentType()
-		}
-	}()
-	return l.envelope.ContentType()
-}
-
-func (l *Limiter) appendBody(sc *scratch) (body []byte) {
+// appendBody renders the envelope into the scratch buffer and returns it
+// with its content type; a panicking custom envelope is replaced by the
+// Lindris body.
+func (l *Limiter) appendBody(sc *scratch) (body []byte, contentType string) {
 	defer func() {
 		if v := recover(); v != nil {
 			l.log.Error("ratekit: envelope panicked; sent the default body", "panic", fmt.Sprint(v))
-			body = headers.LindrisBody{}.AppendBody(sc.buf[:0], &sc.in)
+			def := headers.LindrisBody{}
+			body, contentType = def.AppendBody(sc.buf[:0], &sc.in), def.ContentType()
 		}
 	}()
 	sc.buf = l.envelope.AppendBody(sc.buf[:0], &sc.in)
-	return sc.buf
+	return sc.buf, l.envelope.ContentType()
 }
 
 // fail applies the failure policy to a request whose decision could not be

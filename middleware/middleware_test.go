@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ratekit/ratekit/headers"
 	"github.com/ratekit/ratekit/middleware"
 	"github.com/ratekit/ratekit/store"
 	"github.com/ratekit/ratekit/store/memory"
@@ -338,4 +339,37 @@ func TestConfigIsCopied(t *testing.T) {
 	if c := f.do("192.0.2.1:1").Code; c != 429 {
 		t.Errorf("editing the caller's policy after New changed the limiter: status %d", c)
 	}
+}
+
+type panicStyle struct{}
+
+func (panicStyle) WriteHeaders(http.Header, *headers.Input) { panic("style bug") }
+
+type panicEnvelope struct{}
+
+func (panicEnvelope) ContentType() string                      { return "text/plain" }
+func (panicEnvelope) AppendBody([]byte, *headers.Input) []byte { panic("envelope bug") }
+
+// TestR45PanickingRenderers: a panicking custom style goes to the failure
+// policy; a panicking envelope falls back to the Lindris body. Both logged.
+func TestR45PanickingRenderers(t *testing.T) {
+	t.Run("style", func(t *testing.T) {
+		f := newFixture(t, middleware.Config{Headers: panicStyle{}})
+		if w := f.do("192.0.2.1:1"); w.Code != 200 || w.Header().Get("X-RateLimit-Degraded") != "true" {
+			t.Errorf("panicking style, fail-open: %d degraded=%q", w.Code, w.Header().Get("X-RateLimit-Degraded"))
+		}
+		if !strings.Contains(f.logs.String(), "panicked") {
+			t.Errorf("style panic not logged: %s", f.logs)
+		}
+	})
+	t.Run("envelope", func(t *testing.T) {
+		f := newFixture(t, middleware.Config{Envelope: panicEnvelope{}})
+		f.do("192.0.2.1:1")
+		f.do("192.0.2.1:1")
+		w := f.do("192.0.2.1:1")
+		var body map[string]any
+		if w.Code != 429 || w.Header().Get("Content-Type") != "application/json" || json.Unmarshal(w.Body.Bytes(), &body) != nil || body["status_code"] != float64(429) {
+			t.Errorf("panicking envelope: %d %q, want 429 with the Lindris body", w.Code, w.Body)
+		}
+	})
 }
