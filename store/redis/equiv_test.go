@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -92,7 +93,17 @@ func (r *reference) peek(now time.Time) window.Decision {
 // the references and counts the streams that differ anywhere.
 func runEquivalence(t *testing.T, c Scripter, streams int) {
 	t.Helper()
-	for name, p := range equivPolicies {
+	runStreams(t, c, streams, equivPolicies, func(seed uint64) model.StreamConfig {
+		return model.StreamConfig{Ops: 60, Keys: 1 + int(seed%5), MaxGap: 1500 * time.Millisecond,
+			MaxCost: 1 + int(seed%3), JumpEvery: 25, MaxJump: 2 * time.Minute, PeekEvery: 10}
+	})
+}
+
+// runStreams replays streams shaped by shape through the store and the
+// references, for every policy.
+func runStreams(t *testing.T, c Scripter, streams int, policies map[string]window.Policy, shape func(seed uint64) model.StreamConfig) {
+	t.Helper()
+	for name, p := range policies {
 		t.Run(name, func(t *testing.T) {
 			var now time.Time
 			s := newStore(t, c, Config{Prefix: "rkeq-" + fmt.Sprint(time.Now().UnixNano()), Timeout: 5 * time.Second, Now: func() time.Time { return now }})
@@ -104,8 +115,7 @@ func runEquivalence(t *testing.T, c Scripter, streams int) {
 			ctx := context.Background()
 			mismatches := 0
 			for si, seed := range seeds(streams) {
-				cfg := model.StreamConfig{Ops: 60, Keys: 1 + int(seed%5), MaxGap: 1500 * time.Millisecond,
-					MaxCost: 1 + int(seed%3), JumpEvery: 25, MaxJump: 2 * time.Minute, PeekEvery: 10}
+				cfg := shape(seed)
 				m := model.New(p)
 				refs := make([]reference, cfg.Keys)
 				for i := range refs {
@@ -162,4 +172,20 @@ func TestR02EquivalenceMiniredis(t *testing.T) {
 func TestR02EquivalenceRealRedis(t *testing.T) {
 	c := realClient(t)
 	runEquivalence(t, c, 150)
+}
+
+// TestR14HugeValuesEquivalence checks the arithmetic at the edges: limits
+// of MaxInt32 over windows of up to 30 days and costs up to 2^30, where a
+// count times a length exceeds 2^53 and Lua doubles alone would round.
+func TestR14HugeValuesEquivalence(t *testing.T) {
+	_, c := newMini(t)
+	huge := []window.Window{{Length: window.MaxLength, Limit: math.MaxInt32}, {Length: 24 * time.Hour, Limit: math.MaxInt32 - 7}, {Length: time.Hour, Limit: 1 << 30}}
+	policies := map[string]window.Policy{
+		"log":     {Windows: huge},
+		"counter": {Windows: huge, Algorithm: window.SlidingCounter},
+	}
+	runStreams(t, c, 40, policies, func(seed uint64) model.StreamConfig {
+		return model.StreamConfig{Ops: 60, Keys: 1 + int(seed%3), MaxGap: 6 * time.Hour,
+			MaxCost: 1 << 30, JumpEvery: 15, MaxJump: 48 * time.Hour, PeekEvery: 10}
+	})
 }

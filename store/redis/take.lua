@@ -14,7 +14,8 @@
 --          remaining_1, reset_1 ms, remaining_2, reset_2 ms, ...}.
 --
 -- Numbers are Lua doubles: every value here is an integer below 2^53, so the
--- arithmetic is exact (for SlidingCounter while limit * length < 2^53).
+-- arithmetic is exact; SlidingCounter's products of a count and a length,
+-- which can exceed 2^53, go through muldiv.
 
 local byte, char, sub, floor = string.byte, string.char, string.sub, math.floor
 local U32 = 4294967296
@@ -107,19 +108,38 @@ if counter then
     end
     prev[i], curr[i], epoch[i] = p, c, k
   end
-  local function weighted(i, el)
-    return prev[i] * (lens[i] - el) + curr[i] * lens[i]
+  -- muldiv returns floor(a * b / d) and the remainder, exactly, for
+  -- integers 0 <= a, b < 2^32 and 0 < d < 2^32: a * b may exceed 2^53
+  -- (limit 2^31 over a day), so a is split in 16-bit halves and every
+  -- intermediate stays below 2^49.
+  local function muldiv(a, b, d)
+    local ah = floor(a / 65536)
+    local x = ah * b
+    local q1 = floor(x / d)
+    local y = (x - q1 * d) * 65536 + (a - ah * 65536) * b
+    local q2 = floor(y / d)
+    return q1 * 65536 + q2, y - q2 * d
   end
+  -- carried returns ceil(prev * (length - el) / length): the previous
+  -- slot's weighted share, rounded up. The estimate rounded up to whole
+  -- units (window.Counter's used) is curr + carried.
+  local function carried(i, el)
+    local q, r = muldiv(prev[i], lens[i] - el, lens[i])
+    if r > 0 then q = q + 1 end
+    return q
+  end
+  -- waitFor mirrors window.slot.waitFor: how long until the estimate is at
+  -- most room. estimate <= room  <=>  curr + carried <= room.
   local function waitFor(i, room, el)
     local len = lens[i]
-    if weighted(i, el) <= room * len then return 0 end
+    if curr[i] <= room and carried(i, el) <= room - curr[i] then return 0 end
     if curr[i] <= room and prev[i] > 0 then
-      local at = len - floor((room - curr[i]) * len / prev[i])
+      local at = len - muldiv(room - curr[i], len, prev[i])
       if at < len then return at - el end
     end
     local at = 0
     if curr[i] > 0 then
-      at = len - floor(room * len / curr[i])
+      at = len - muldiv(room, len, curr[i])
       if at < 0 then at = 0 end
     end
     return len - el + at
@@ -150,7 +170,7 @@ if counter then
   for i = 1, nw do
     local len = lens[i]
     local el = t - epoch[i] * len
-    local used = floor((weighted(i, el) + len - 1) / len)
+    local used = curr[i] + carried(i, el)
     rem[i] = lims[i] - used
     if rem[i] < 0 then rem[i] = 0 end
     res[i] = 0
