@@ -36,6 +36,14 @@ const (
 	// FailClosed answers 503 Service Unavailable with the envelope's body
 	// and Retry-After: 1, without calling the handler.
 	FailClosed
+	// LocalFallback decides the request with a per-instance memory limiter
+	// enforcing the same policy, its limits divided by
+	// [Config.FallbackInstances], and marks the answer with
+	// X-RateLimit-Degraded: true. Every request still tries the shared store
+	// first (unless the circuit breaker is open), so exact shared limits
+	// resume as soon as the store answers again. Counts taken locally are
+	// not copied to the store.
+	LocalFallback
 )
 
 // String returns "open" or "closed".
@@ -45,6 +53,8 @@ func (f FailurePolicy) String() string {
 		return "open"
 	case FailClosed:
 		return "closed"
+	case LocalFallback:
+		return "local-fallback"
 	}
 	return "FailurePolicy(" + strconv.Itoa(int(f)) + ")"
 }
@@ -101,6 +111,13 @@ type Config struct {
 	// OnStoreError is the failure policy. Zero value: [FailOpen].
 	OnStoreError FailurePolicy
 
+	// FallbackInstances divides the limits of the [LocalFallback] limiter:
+	// with N instances behind one shared store, each enforces limit/N
+	// (rounded down, at least 1) while the store is down, so together they
+	// admit about the shared limit. Zero or 1 means each instance enforces
+	// the full limits.
+	FallbackInstances int
+
 	// Logger receives store failures (at most one line a second) and
 	// recovered hook panics. Nil means [slog.Default]. Rejections are not
 	// logged. Nothing logged contains an API key or an address.
@@ -120,6 +137,8 @@ type Limiter struct {
 	style     headers.Style
 	envelope  headers.Envelope
 	onFailure FailurePolicy
+	fallback  *memory.Store // LocalFallback only
+	fbPolicy  window.Policy // policy with limits divided by FallbackInstances
 	log       *slog.Logger
 	lastLog   atomic.Int64 // unix nanos of the last store-failure log line
 	scratch   sync.Pool
@@ -147,7 +166,10 @@ func New(cfg Config) (*Limiter, error) {
 	if err := cfg.ClientIP.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 	}
-	if cfg.OnStoreError > FailClosed {
+	if cfg.FallbackInstances < 0 {
+		errs = append(errs, fmt.Errorf("%w: FallbackInstances %d negative", ErrInvalidConfig, cfg.FallbackInstances))
+	}
+	if cfg.OnStoreError > LocalFallback {
 		errs = append(errs, fmt.Errorf("%w: OnStoreError %d unknown", ErrInvalidConfig, cfg.OnStoreError))
 	}
 	if _, isMemory := cfg.Store.(*memory.Store); cfg.Store != nil && !isMemory && len(cfg.HashKey) == 0 {
@@ -181,6 +203,15 @@ func New(cfg Config) (*Limiter, error) {
 		}
 		l.store, l.ownStore = s, true
 	}
+	if l.onFailure == LocalFallback {
+		fb, err := memory.New(memory.Config{})
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l.fallback = fb
+		l.fbPolicy = dividePolicy(l.policy, cfg.FallbackInstances)
+	}
 	if l.style == nil {
 		l.style = headers.Lindris{}
 	}
@@ -207,8 +238,23 @@ func scopeOf(name string) [8]byte {
 	return [8]byte(sum[:8])
 }
 
-// Close closes the store if New created it. It is idempotent.
+// dividePolicy returns p with every limit divided by n (at least 1).
+func dividePolicy(p window.Policy, n int) window.Policy {
+	p = clonePolicy(p)
+	if n > 1 {
+		for i := range p.Windows {
+			p.Windows[i].Limit = max(p.Windows[i].Limit/n, 1)
+		}
+	}
+	return p
+}
+
+// Close closes the store if New created it, and the local fallback limiter.
+// It is idempotent.
 func (l *Limiter) Close() error {
+	if l.fallback != nil {
+		l.fallback.Close()
+	}
 	if l.ownStore {
 		return l.store.Close()
 	}
@@ -277,26 +323,22 @@ func (l *Limiter) callValidator(ctx context.Context, key string) (client Client,
 
 func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	sc := l.scratch.Get().(*scratch)
-	key, ok := l.keyFor(r, sc)
-	if !ok {
-		l.scratch.Put(sc)
-		l.fail(w, r, next, errHookPanic)
-		return
+	policy, degraded, err := l.decide(r, sc)
+	if err == nil {
+		sc.in = headers.Input{Policy: policy, Decision: &sc.d, Now: time.Now()}
+		if !l.render(w, sc) {
+			err = errHookPanic
+		}
 	}
-	d, err := l.store.Take(r.Context(), store.Request{Key: key, Policy: &l.policy, Cost: 1})
 	if err != nil {
 		l.scratch.Put(sc)
 		l.fail(w, r, next, err)
 		return
 	}
-	sc.d = d
-	sc.in = headers.Input{Policy: &l.policy, Decision: &sc.d, Now: time.Now()}
-	if !l.render(w, sc) {
-		l.scratch.Put(sc)
-		l.fail(w, r, next, errHookPanic)
-		return
+	if degraded {
+		w.Header()["X-Ratelimit-Degraded"] = []string{"true"}
 	}
-	if !d.Allowed {
+	if !sc.d.Allowed {
 		l.refuse(w, sc, http.StatusTooManyRequests)
 		l.scratch.Put(sc)
 		return
@@ -305,6 +347,27 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	// a long handler should not pin it.
 	l.scratch.Put(sc)
 	next.ServeHTTP(w, r)
+}
+
+// decide takes the decision for r into sc.d and returns the policy it was
+// taken against. With LocalFallback, a failing store is replaced by the
+// local limiter and degraded is true. An error means no decision: the
+// failure policy answers.
+func (l *Limiter) decide(r *http.Request, sc *scratch) (p *window.Policy, degraded bool, err error) {
+	key, ok := l.keyFor(r, sc)
+	if !ok {
+		return nil, false, errHookPanic
+	}
+	sc.d, err = l.store.Take(r.Context(), store.Request{Key: key, Policy: &l.policy, Cost: 1})
+	if err == nil {
+		return &l.policy, false, nil
+	}
+	if l.fallback == nil {
+		return nil, false, err
+	}
+	l.logFailure(err)
+	sc.d, err = l.fallback.Take(r.Context(), store.Request{Key: key, Policy: &l.fbPolicy, Cost: 1})
+	return &l.fbPolicy, true, err
 }
 
 var errHookPanic = errors.New("middleware: a hook panicked")

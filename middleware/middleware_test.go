@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,4 +373,56 @@ func TestR45PanickingRenderers(t *testing.T) {
 			t.Errorf("panicking envelope: %d %q, want 429 with the Lindris body", w.Code, w.Body)
 		}
 	})
+}
+
+// switchableStore fails while down is set and otherwise delegates.
+type switchableStore struct {
+	store.Store
+	down atomic.Bool
+}
+
+func (s *switchableStore) Take(ctx context.Context, req store.Request) (window.Decision, error) {
+	if s.down.Load() {
+		return window.Decision{}, errors.New("connection refused")
+	}
+	return s.Store.Take(ctx, req)
+}
+
+// TestR31LocalFallback: with the store down, each instance enforces its
+// share of the limits locally and marks answers degraded; once the store
+// answers again the shared limits apply to the very next request.
+func TestR31LocalFallback(t *testing.T) {
+	clk := storetest.NewClock(storetest.Start)
+	shared, _ := memory.New(memory.Config{Now: clk.Now})
+	defer shared.Close()
+	sw := &switchableStore{Store: shared}
+	sw.down.Store(true)
+	p := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 30}, {Length: time.Second, Limit: 30}}}
+	var instances []*fixture
+	for range 3 {
+		instances = append(instances, newFixture(t, middleware.Config{Policy: p, Store: sw, HashKey: []byte("shared"),
+			OnStoreError: middleware.LocalFallback, FallbackInstances: 3}))
+	}
+	admitted := 0
+	for i := range 90 {
+		w := instances[i%3].do("192.0.2.7:1")
+		if w.Header().Get("X-RateLimit-Degraded") != "true" {
+			t.Fatalf("request %d during the outage: no degraded marker", i)
+		}
+		if w.Code == 200 {
+			admitted++
+		}
+	}
+	if admitted != 30 {
+		t.Errorf("3 instances with limit 30/3 each admitted %d during the outage, want 30", admitted)
+	}
+	if got := instances[0].do("192.0.2.7:1").Header().Get("X-RateLimit-Limit"); got != "10" {
+		t.Errorf("fallback X-RateLimit-Limit = %q, want 10", got)
+	}
+	sw.down.Store(false)
+	w := instances[0].do("192.0.2.7:1")
+	if w.Code != 200 || w.Header().Get("X-RateLimit-Degraded") != "" || w.Header().Get("X-RateLimit-Remaining") != "29" {
+		t.Errorf("first request after recovery: %d degraded=%q remaining=%q, want 200, none, 29",
+			w.Code, w.Header().Get("X-RateLimit-Degraded"), w.Header().Get("X-RateLimit-Remaining"))
+	}
 }
