@@ -58,7 +58,8 @@
 // # Example
 //
 //	p := window.Default()
-//	d := log.TakeAt(now, &p, 1)
+//	var l window.Log // in a server, the store holds one per key
+//	d := l.TakeAt(now, &p, 1)
 //	in := headers.Input{Policy: &p, Decision: &d, Now: now}
 //	headers.Lindris{}.WriteHeaders(w.Header(), &in)
 //	if !d.Allowed {

@@ -52,6 +52,7 @@ type Input struct {
 // does not make sense (render less instead), and must be safe for
 // concurrent use; every style in this package is.
 type Style interface {
+	// WriteHeaders sets the style's fields for in on h.
 	WriteHeaders(h http.Header, in *Input)
 }
 

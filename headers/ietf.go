@@ -16,7 +16,8 @@ import (
 // Both fields are Structured Field Lists (RFC 9651) of Items whose values
 // are Strings, in policy order. In RateLimit-Policy, q is the window's limit
 // and w its length in whole seconds, rounded up (the draft has no sub-second
-// windows; a 1.5s window is sent as w=2). In RateLimit, r is the window's
+// windows; a 1.5s window is sent as w=2, which advertises a slower rate,
+// never a faster one). In RateLimit, r is the window's
 // remaining and t its reset in whole seconds, rounded up; t is omitted for a
 // window that counts nothing, as there is no quota to be made available. The
 // quota unit is the draft's default, requests, so qu is not sent.

@@ -17,7 +17,8 @@ import "net/http"
 // These names differ from those of [IETF] (RateLimit and RateLimit-Policy),
 // so the two can be combined with [Multi] during a migration.
 //
-// The zero value is ready to use.
+// A call allocates once when every number is below 100, and at most twice
+// otherwise. The zero value is ready to use.
 type Kinde struct{}
 
 var _ Style = Kinde{}

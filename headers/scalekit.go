@@ -20,7 +20,8 @@ import "net/http"
 //
 // On a rejection Retry-After is added, in whole seconds (see [Lindris]).
 //
-// The zero value is ready to use.
+// A call allocates twice (a timestamp does not fit strconv's small
+// numbers). The zero value is ready to use.
 type Scalekit struct{}
 
 var _ Style = Scalekit{}
