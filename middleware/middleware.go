@@ -118,6 +118,11 @@ type Config struct {
 	// the full limits.
 	FallbackInstances int
 
+	// Observer receives every decision, store failure and fallback or
+	// breaker transition, for metrics; see [Observer]. Nil means none.
+	// package metrics provides a Prometheus implementation.
+	Observer Observer
+
 	// Logger receives store failures (at most one line a second) and
 	// recovered hook panics. Nil means [slog.Default]. Rejections are not
 	// logged. Nothing logged contains an API key or an address.
@@ -139,6 +144,9 @@ type Limiter struct {
 	onFailure FailurePolicy
 	fallback  *memory.Store // LocalFallback only
 	fbPolicy  window.Policy // policy with limits divided by FallbackInstances
+	observe   Observer
+	classify  store.ErrorClassifier // nil when the store cannot classify errors
+	fbActive  atomic.Bool           // the last decision came from the fallback
 	log       *slog.Logger
 	lastLog   atomic.Int64 // unix nanos of the last store-failure log line
 	scratch   sync.Pool
@@ -187,7 +195,11 @@ func New(cfg Config) (*Limiter, error) {
 		style:     cfg.Headers,
 		envelope:  cfg.Envelope,
 		onFailure: cfg.OnStoreError,
+		observe:   cfg.Observer,
 		log:       cfg.Logger,
+	}
+	if l.observe == nil {
+		l.observe = nopObserver{}
 	}
 	secret := cfg.HashKey
 	if len(secret) == 0 {
@@ -203,6 +215,7 @@ func New(cfg Config) (*Limiter, error) {
 		}
 		l.store, l.ownStore = s, true
 	}
+	l.classify, _ = l.store.(store.ErrorClassifier)
 	if l.onFailure == LocalFallback {
 		fb, err := memory.New(memory.Config{})
 		if err != nil {
@@ -330,8 +343,10 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 			err = errHookPanic
 		}
 	}
+	route, method := routeOf(r), methodLabel(r.Method)
 	if err != nil {
 		l.scratch.Put(sc)
+		l.observe.ObserveRequest(route, method, OutcomeError, "")
 		l.fail(w, r, next, err)
 		return
 	}
@@ -339,10 +354,12 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		w.Header()["X-Ratelimit-Degraded"] = []string{"true"}
 	}
 	if !sc.d.Allowed {
+		l.observe.ObserveRequest(route, method, OutcomeLimited, policy.Windows[sc.d.Limiting].Label())
 		l.refuse(w, sc, http.StatusTooManyRequests)
 		l.scratch.Put(sc)
 		return
 	}
+	l.observe.ObserveRequest(route, method, OutcomeAllowed, "")
 	// Back to the pool before the handler runs: nothing below reads it, and
 	// a long handler should not pin it.
 	l.scratch.Put(sc)
@@ -356,18 +373,56 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 func (l *Limiter) decide(r *http.Request, sc *scratch) (p *window.Policy, degraded bool, err error) {
 	key, ok := l.keyFor(r, sc)
 	if !ok {
+		l.observe.ObserveStoreError("panic")
 		return nil, false, errHookPanic
 	}
+	start := time.Now()
 	sc.d, err = l.store.Take(r.Context(), store.Request{Key: key, Policy: &l.policy, Cost: 1})
+	l.observe.ObserveDecision(time.Since(start))
 	if err == nil {
+		l.noteFallback(false)
 		return &l.policy, false, nil
 	}
+	l.observe.ObserveStoreError(l.errorKind(err))
 	if l.fallback == nil {
 		return nil, false, err
 	}
 	l.logFailure(err)
 	sc.d, err = l.fallback.Take(r.Context(), store.Request{Key: key, Policy: &l.fbPolicy, Cost: 1})
+	if err == nil {
+		l.noteFallback(true)
+	}
 	return &l.fbPolicy, true, err
+}
+
+// noteFallback reports fallback transitions to the observer and the log.
+func (l *Limiter) noteFallback(active bool) {
+	if l.fallback == nil || l.fbActive.Load() == active || l.fbActive.Swap(active) == active {
+		return
+	}
+	l.observe.ObserveFallback(active)
+	if active {
+		l.log.Warn("ratekit: shared store failing; deciding with the local fallback limiter")
+	} else {
+		l.log.Info("ratekit: shared store answering again; local fallback off")
+	}
+}
+
+// errorKind names a store failure for metrics.
+func (l *Limiter) errorKind(err error) string {
+	switch {
+	case errors.Is(err, store.ErrFull):
+		return "full"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case l.classify != nil:
+		if k := l.classify.ErrorKind(err); k != "" {
+			return k
+		}
+	}
+	return "other"
 }
 
 var errHookPanic = errors.New("middleware: a hook panicked")

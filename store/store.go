@@ -79,3 +79,10 @@ func CheckRequest(req *Request) error {
 	}
 	return nil
 }
+
+// ErrorClassifier is implemented by stores that can name the kind of a
+// failure, for metrics and logs: a short, fixed string such as "timeout",
+// "connection" or "readonly". The Redis store implements it.
+type ErrorClassifier interface {
+	ErrorKind(err error) string
+}

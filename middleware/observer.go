@@ -1,0 +1,86 @@
+package middleware
+
+import (
+	"net/http"
+	"time"
+)
+
+// Observer receives what a [Limiter] does, for metrics. Its methods are
+// called on the request path, from many goroutines at once: they must be
+// fast, must not block, and must be safe for concurrent use. No argument
+// ever carries a client identity, key, address or raw path, so every
+// argument is safe as a metric label: route is a route pattern, method one
+// of the standard methods or "OTHER", and the rest come from small fixed
+// sets.
+//
+// The package metrics (github.com/ratekit/ratekit/metrics) implements it
+// with Prometheus; it needs no import of this package, because the method
+// signatures use only standard types.
+type Observer interface {
+	// ObserveRequest is called once per request that reached the limiter.
+	// outcome is one of "allowed", "limited" and "error" (the store failed
+	// and the failure policy answered; a LocalFallback decision reports its
+	// own allowed or limited and also calls ObserveFallback). limitedBy is
+	// the binding window's label ("minute", "second", ...) when outcome is
+	// "limited", else "".
+	ObserveRequest(route, method, outcome, limitedBy string)
+	// ObserveDecision reports how long one store decision took, success or
+	// not. Answers from the deny cache and an open breaker are not store
+	// decisions and are not reported.
+	ObserveDecision(took time.Duration)
+	// ObserveStoreError is called for each failed decision with a kind:
+	// "timeout", "connection", "script", "oom", "readonly", "loading",
+	// "cluster", "canceled", "full", "panic", "breaker-open" or "other".
+	ObserveStoreError(kind string)
+	// ObserveFallback reports whether the last decision came from the local
+	// fallback limiter (true) or the shared store (false). Called only on
+	// changes.
+	ObserveFallback(active bool)
+	// ObserveBreaker reports a circuit-breaker transition: 0 closed, 1
+	// half-open, 2 open.
+	ObserveBreaker(state int)
+	// ObserveDenyCacheHit is called when a rejection is answered from the
+	// deny cache without a store call.
+	ObserveDenyCacheHit()
+}
+
+// Outcomes reported to [Observer.ObserveRequest].
+const (
+	OutcomeAllowed = "allowed"
+	OutcomeLimited = "limited"
+	OutcomeError   = "error"
+)
+
+// RouteUnmatched is the route reported for a request that matched no route
+// pattern.
+const RouteUnmatched = "unmatched"
+
+// methodLabel maps a request method to a bounded label: clients choose the
+// method, so anything non-standard is "OTHER".
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
+// routeOf returns the pattern that matched r: net/http's ServeMux sets
+// r.Pattern before calling the handler it matched.
+func routeOf(r *http.Request) string {
+	if r.Pattern != "" {
+		return r.Pattern
+	}
+	return RouteUnmatched
+}
+
+// nopObserver is used when Config.Observer is nil.
+type nopObserver struct{}
+
+func (nopObserver) ObserveRequest(string, string, string, string) {}
+func (nopObserver) ObserveDecision(time.Duration)                 {}
+func (nopObserver) ObserveStoreError(string)                      {}
+func (nopObserver) ObserveFallback(bool)                          {}
+func (nopObserver) ObserveBreaker(int)                            {}
+func (nopObserver) ObserveDenyCacheHit()                          {}
