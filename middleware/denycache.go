@@ -1,0 +1,220 @@
+package middleware
+
+import (
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"github.com/ratekit/ratekit/store"
+	"github.com/ratekit/ratekit/window"
+)
+
+// denyShards is the most shards a deny cache is split into; enough that two
+// to a few dozen cores rarely meet on one mutex.
+const denyShards = 16
+
+// denyScan is how many slots an eviction inspects for an expired entry
+// before it settles for the oldest.
+const denyScan = 8
+
+// denyCache remembers recent rejections from a shared store, so that a key
+// told "rejected, retry after r" is answered locally for up to r without a
+// round trip. It only ever answers rejections, so it can never admit more
+// than the store would; at worst (an entry evicted or dropped early) the
+// store is asked again.
+//
+// It holds at most size entries, about 300 bytes each (BenchmarkDenyCacheFill
+// reports the figure), split evenly over up to 16 shards by key, so a shard
+// may evict while another has room. A put into a full shard evicts an entry
+// that has expired if one of the next few in the shard's eviction order has,
+// else the oldest put (roughly: an entry refreshed in place keeps its
+// place). Expiry is otherwise lazy: a get that finds an expired entry drops
+// it. There is no goroutine.
+//
+// A nil *denyCache is a disabled cache: get misses, put does nothing. The
+// cache is safe for concurrent use.
+type denyCache struct {
+	shards []denyShard
+}
+
+type denyShard struct {
+	mu    sync.Mutex
+	index map[store.Key]int32 // key -> slot
+	slots []denyEntry         // grows to max, then recycled
+	free  []int32             // slots emptied by get or an admitting put
+	hand  int                 // next slot to consider for eviction
+	max   int
+	base  time.Time // instant the shard's offsets count from: the first put
+	based bool
+	_     [64]byte // keep neighbouring shards' mutexes off one cache line
+}
+
+type denyEntry struct {
+	key store.Key
+	at  int64 // put instant, nanoseconds since the shard's base
+	d   window.Decision
+}
+
+// newDenyCache returns a cache of at most size entries, or nil (disabled)
+// when size is 0 or negative.
+func newDenyCache(size int) *denyCache {
+	if size <= 0 {
+		return nil
+	}
+	n := min(size, denyShards)
+	c := &denyCache{shards: make([]denyShard, n)}
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.max = size / n
+		if i < size%n {
+			s.max++
+		}
+		s.index = make(map[store.Key]int32)
+	}
+	return c
+}
+
+// shard returns key's shard. Keys are keyed hashes, so any eight bytes are
+// uniform.
+func (c *denyCache) shard(key store.Key) *denyShard {
+	return &c.shards[binary.LittleEndian.Uint64(key[:8])%uint64(len(c.shards))]
+}
+
+// put remembers a rejection decided at now (local clock) for key. A
+// decision that admitted (or has no RetryAfter) instead forgets key: the
+// cache never contradicts the store's latest answer.
+func (c *denyCache) put(key store.Key, d *window.Decision, now time.Time) {
+	if c == nil {
+		return
+	}
+	s := c.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.Allowed || d.RetryAfter <= 0 {
+		if i, ok := s.index[key]; ok {
+			s.remove(key, i)
+		}
+		return
+	}
+	if !s.based {
+		s.base, s.based = now, true
+	}
+	e := denyEntry{key: key, at: int64(now.Sub(s.base)), d: *d}
+	if i, ok := s.index[key]; ok {
+		s.slots[i] = e
+		return
+	}
+	var i int32
+	switch {
+	case len(s.free) > 0:
+		i = s.free[len(s.free)-1]
+		s.free = s.free[:len(s.free)-1]
+	case len(s.slots) < s.max:
+		if len(s.slots) == cap(s.slots) {
+			// Grow by doubling as append would, but never past max: the
+			// bound is on memory, not only on entries.
+			grown := make([]denyEntry, len(s.slots), min(max(2*cap(s.slots), 8), s.max))
+			copy(grown, s.slots)
+			s.slots = grown
+		}
+		i = int32(len(s.slots))
+		s.slots = append(s.slots, denyEntry{})
+	default:
+		i = s.victim(e.at)
+		delete(s.index, s.slots[i].key)
+	}
+	s.slots[i] = e
+	s.index[key] = i
+}
+
+// victim picks the slot to evict from a full shard whose free list is empty
+// (so every slot is live): the first expired entry among the next denyScan
+// from the hand, else the one at the hand. Slots are first filled in order
+// and the hand moves past each slot it reuses, so the hand points at the
+// oldest put; a slot skipped for an expired one further on gets one more
+// round.
+func (s *denyShard) victim(now int64) int32 {
+	n := len(s.slots)
+	pick := s.hand
+	for j := range min(denyScan, n) {
+		k := (s.hand + j) % n
+		if expired(&s.slots[k], now) {
+			pick = k
+			break
+		}
+	}
+	s.hand = (pick + 1) % n
+	return int32(pick)
+}
+
+// expired reports whether e no longer holds at now (nanoseconds since the
+// shard's base): its RetryAfter has passed, or the clock is before the put
+// (it jumped back), in which case asking the store again is the safe answer.
+func expired(e *denyEntry, now int64) bool {
+	elapsed := now - e.at
+	return elapsed < 0 || elapsed >= int64(e.d.RetryAfter)
+}
+
+func (s *denyShard) remove(key store.Key, i int32) {
+	delete(s.index, key)
+	s.slots[i] = denyEntry{}
+	s.free = append(s.free, i)
+}
+
+// get returns the rejection for key still in force at now: the stored
+// decision with RetryAfter and each window's Reset reduced by the time
+// elapsed since put, but never below 1ms (a Reset of zero, nothing counted,
+// stays zero). Remaining counts are returned unchanged, since a rejection
+// changes no state; a window that was not binding may meanwhile have freed
+// some, so they can only understate. ok is false when key is absent or its
+// entry expired (elapsed >= RetryAfter, or now before the put), and an
+// expired entry is dropped. get does not allocate.
+func (c *denyCache) get(key store.Key, now time.Time) (d window.Decision, ok bool) {
+	if c == nil {
+		return d, false
+	}
+	s := c.shard(key)
+	s.mu.Lock()
+	i, found := s.index[key]
+	if !found {
+		s.mu.Unlock()
+		return d, false
+	}
+	e := &s.slots[i]
+	t := int64(now.Sub(s.base))
+	if expired(e, t) {
+		s.remove(key, i)
+		s.mu.Unlock()
+		return d, false
+	}
+	d, elapsed := e.d, time.Duration(t-e.at)
+	s.mu.Unlock()
+
+	d.RetryAfter = reduced(d.RetryAfter, elapsed)
+	for w := range min(d.N, window.MaxWindows) {
+		if d.Windows[w].Reset > 0 {
+			d.Windows[w].Reset = reduced(d.Windows[w].Reset, elapsed)
+		}
+	}
+	return d, true
+}
+
+// reduced returns v-elapsed, at least 1ms.
+func reduced(v, elapsed time.Duration) time.Duration {
+	return max(v-elapsed, time.Millisecond)
+}
+
+// len returns the number of entries held, expired or not.
+func (c *denyCache) len() int {
+	if c == nil {
+		return 0
+	}
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += len(s.index)
+		s.mu.Unlock()
+	}
+	return n
+}

@@ -1,0 +1,366 @@
+package middleware
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ratekit/ratekit/store"
+	"github.com/ratekit/ratekit/window"
+)
+
+var denyT0 = time.UnixMilli(1_700_000_000_000)
+
+// denyKey returns a key whose shard is shard in a cache of 16 or more
+// shards, distinct for each n.
+func denyKey(shard, n uint64) store.Key {
+	var k store.Key
+	binary.LittleEndian.PutUint64(k[:8], n*denyShards+shard)
+	binary.LittleEndian.PutUint64(k[8:], n)
+	return k
+}
+
+// denyRandomKeys returns n distinct random keys.
+func denyRandomKeys(n int, seed uint64) []store.Key {
+	r := rand.New(rand.NewPCG(seed, 0))
+	keys := make([]store.Key, n)
+	for i := range keys {
+		binary.LittleEndian.PutUint64(keys[i][:8], r.Uint64())
+		binary.LittleEndian.PutUint64(keys[i][8:], uint64(i))
+	}
+	return keys
+}
+
+// denyRejection is a Lindris rejection by the second window: 60/min with 58
+// remaining and the oldest entry leaving in 40s; 2/s exhausted, freeing in
+// 700ms. A third window has nothing counted.
+func denyRejection() window.Decision {
+	d := window.Decision{Allowed: false, Limiting: 1, RetryAfter: 700 * time.Millisecond, N: 3}
+	d.Windows[0] = window.State{Limit: 60, Remaining: 58, Reset: 40 * time.Second}
+	d.Windows[1] = window.State{Limit: 2, Remaining: 0, Reset: 700 * time.Millisecond}
+	d.Windows[2] = window.State{Limit: 1000, Remaining: 1000, Reset: 0}
+	return d
+}
+
+func TestDenyCacheGet(t *testing.T) {
+	tests := []struct {
+		name    string
+		elapsed time.Duration // from put to get
+		ok      bool
+		retry   time.Duration
+		resets  [3]time.Duration
+	}{
+		{name: "at put", elapsed: 0, ok: true, retry: 700 * time.Millisecond, resets: [3]time.Duration{40 * time.Second, 700 * time.Millisecond, 0}},
+		{name: "1ns later", elapsed: time.Nanosecond, ok: true, retry: 700*time.Millisecond - time.Nanosecond, resets: [3]time.Duration{40*time.Second - time.Nanosecond, 700*time.Millisecond - time.Nanosecond, 0}},
+		{name: "250ms later", elapsed: 250 * time.Millisecond, ok: true, retry: 450 * time.Millisecond, resets: [3]time.Duration{39750 * time.Millisecond, 450 * time.Millisecond, 0}},
+		{name: "699ms later", elapsed: 699 * time.Millisecond, ok: true, retry: time.Millisecond, resets: [3]time.Duration{39301 * time.Millisecond, time.Millisecond, 0}},
+		{name: "less than 1ms left is 1ms", elapsed: 699*time.Millisecond + 500*time.Microsecond, ok: true, retry: time.Millisecond, resets: [3]time.Duration{39300*time.Millisecond + 500*time.Microsecond, time.Millisecond, 0}},
+		{name: "1ns before expiry", elapsed: 700*time.Millisecond - time.Nanosecond, ok: true, retry: time.Millisecond, resets: [3]time.Duration{39300*time.Millisecond + time.Nanosecond, time.Millisecond, 0}},
+		{name: "at expiry", elapsed: 700 * time.Millisecond, ok: false},
+		{name: "after expiry", elapsed: time.Minute, ok: false},
+		{name: "clock went back", elapsed: -time.Nanosecond, ok: false},
+	}
+	key := denyKey(3, 1)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newDenyCache(100)
+			put := denyRejection()
+			c.put(key, &put, denyT0)
+			d, ok := c.get(key, denyT0.Add(tc.elapsed))
+			if ok != tc.ok {
+				t.Fatalf("get(key, put+%v) ok = %v, want %v", tc.elapsed, ok, tc.ok)
+			}
+			if !ok {
+				if d != (window.Decision{}) {
+					t.Errorf("get(key, put+%v) on a miss = %+v, want the zero Decision", tc.elapsed, d)
+				}
+				if n := c.len(); n != 0 {
+					t.Errorf("after an expired get, len() = %d, want 0 (entry dropped)", n)
+				}
+				return
+			}
+			want := denyRejection()
+			want.RetryAfter = tc.retry
+			for i, r := range tc.resets {
+				want.Windows[i].Reset = r
+			}
+			if d != want {
+				t.Errorf("get(key, put+%v) = %+v, want %+v", tc.elapsed, d, want)
+			}
+			// get does not consume: the same answer again.
+			if d2, ok := c.get(key, denyT0.Add(tc.elapsed)); !ok || d2 != d {
+				t.Errorf("second get(key, put+%v) = %+v, %v; want %+v, true", tc.elapsed, d2, ok, d)
+			}
+		})
+	}
+}
+
+func TestDenyCachePut(t *testing.T) {
+	key, other := denyKey(5, 1), denyKey(5, 2)
+	t.Run("an admitting decision forgets the key", func(t *testing.T) {
+		c := newDenyCache(10)
+		rej := denyRejection()
+		c.put(key, &rej, denyT0)
+		c.put(other, &rej, denyT0)
+		c.put(key, &window.Decision{Allowed: true, N: 1}, denyT0)
+		if _, ok := c.get(key, denyT0); ok {
+			t.Errorf("get(key) after put(Allowed) hit, want a miss")
+		}
+		if _, ok := c.get(other, denyT0); !ok {
+			t.Errorf("get(other) missed, want a hit")
+		}
+		if n := c.len(); n != 1 {
+			t.Errorf("len() = %d, want 1", n)
+		}
+	})
+	t.Run("a rejection without RetryAfter is not kept", func(t *testing.T) {
+		c := newDenyCache(10)
+		rej := denyRejection()
+		rej.RetryAfter = 0
+		c.put(key, &rej, denyT0)
+		if _, ok := c.get(key, denyT0); ok || c.len() != 0 {
+			t.Errorf("get after put(RetryAfter 0): ok %v, len %d; want false, 0", ok, c.len())
+		}
+	})
+	t.Run("a later put replaces", func(t *testing.T) {
+		c := newDenyCache(10)
+		first := denyRejection()
+		c.put(key, &first, denyT0)
+		second := denyRejection()
+		second.RetryAfter = 5 * time.Second
+		second.Limiting = 0
+		c.put(key, &second, denyT0.Add(time.Second))
+		d, ok := c.get(key, denyT0.Add(3*time.Second))
+		if !ok || d.RetryAfter != 3*time.Second || d.Limiting != 0 {
+			t.Errorf("get = RetryAfter %v Limiting %d ok %v; want 3s, 0, true", d.RetryAfter, d.Limiting, ok)
+		}
+		if n := c.len(); n != 1 {
+			t.Errorf("len() = %d, want 1", n)
+		}
+	})
+	t.Run("the caller's decision is copied", func(t *testing.T) {
+		c := newDenyCache(10)
+		rej := denyRejection()
+		c.put(key, &rej, denyT0)
+		rej.Windows[0].Remaining = 7
+		if d, _ := c.get(key, denyT0); d.Windows[0].Remaining != 58 {
+			t.Errorf("get after editing the put decision: Remaining %d, want 58", d.Windows[0].Remaining)
+		}
+	})
+}
+
+func TestDenyCacheDisabled(t *testing.T) {
+	for _, size := range []int{0, -1} {
+		c := newDenyCache(size)
+		if c != nil {
+			t.Errorf("newDenyCache(%d) = %p, want nil", size, c)
+		}
+		rej := denyRejection()
+		c.put(denyKey(0, 1), &rej, denyT0)
+		if _, ok := c.get(denyKey(0, 1), denyT0); ok {
+			t.Errorf("newDenyCache(%d).get hit, want a miss", size)
+		}
+		if n := c.len(); n != 0 {
+			t.Errorf("newDenyCache(%d).len() = %d, want 0", size, n)
+		}
+	}
+}
+
+// TestDenyCacheBound puts 100,000 distinct keys, each still in force, and
+// checks the size is never exceeded, the cache fills, and the newest entry
+// is always kept.
+func TestDenyCacheBound(t *testing.T) {
+	keys := denyRandomKeys(100_000, 1)
+	rej := denyRejection()
+	rej.RetryAfter = time.Hour
+	for _, size := range []int{1, 7, 16, 17, 1000, 4096} {
+		t.Run("size="+strconv.Itoa(size), func(t *testing.T) {
+			c := newDenyCache(size)
+			for i, k := range keys {
+				now := denyT0.Add(time.Duration(i) * time.Microsecond)
+				c.put(k, &rej, now)
+				if n := c.len(); n > size {
+					t.Fatalf("after %d puts len() = %d, want at most %d", i+1, n, size)
+				}
+				if _, ok := c.get(k, now); !ok {
+					t.Fatalf("put %d: get of the key just put missed", i)
+				}
+			}
+			if n := c.len(); n != size {
+				t.Errorf("after %d puts len() = %d, want %d (full)", len(keys), n, size)
+			}
+		})
+	}
+}
+
+// TestDenyCacheEviction checks the order within one shard of two slots: an
+// expired entry goes before a live one, then the oldest put.
+func TestDenyCacheEviction(t *testing.T) {
+	c := newDenyCache(2 * denyShards) // two slots per shard
+	a, b, k3, k4 := denyKey(0, 1), denyKey(0, 2), denyKey(0, 3), denyKey(0, 4)
+	long, short := denyRejection(), denyRejection()
+	long.RetryAfter, short.RetryAfter = 10*time.Second, time.Second
+	c.put(a, &long, denyT0)
+	c.put(b, &short, denyT0)
+	at2s := denyT0.Add(2 * time.Second)
+	c.put(k3, &long, at2s) // b has expired: it goes, although a is older
+	for _, tc := range []struct {
+		name string
+		key  store.Key
+		want bool
+	}{{"a", a, true}, {"b", b, false}, {"k3", k3, true}} {
+		if _, ok := c.get(tc.key, at2s); ok != tc.want {
+			t.Errorf("after put(k3): get(%s) ok = %v, want %v", tc.name, ok, tc.want)
+		}
+	}
+	c.put(k4, &long, at2s) // nothing expired: the oldest, a, goes
+	for _, tc := range []struct {
+		name string
+		key  store.Key
+		want bool
+	}{{"a", a, false}, {"k3", k3, true}, {"k4", k4, true}} {
+		if _, ok := c.get(tc.key, at2s); ok != tc.want {
+			t.Errorf("after put(k4): get(%s) ok = %v, want %v", tc.name, ok, tc.want)
+		}
+	}
+	if n := c.len(); n != 2 {
+		t.Errorf("len() = %d, want 2", n)
+	}
+}
+
+// TestDenyCacheConcurrent runs puts and gets from several goroutines on
+// overlapping keys (run it with -race): the bound holds and every hit is a
+// rejection no longer than the one put.
+func TestDenyCacheConcurrent(t *testing.T) {
+	const size, goroutines, ops = 64, 8, 20_000
+	c := newDenyCache(size)
+	keys := denyRandomKeys(256, 2)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(g), 3))
+			for i := range ops {
+				k := keys[r.IntN(len(keys))]
+				now := denyT0.Add(time.Duration(i) * time.Millisecond)
+				switch r.IntN(4) {
+				case 0:
+					d := denyRejection()
+					d.RetryAfter = time.Duration(1+r.IntN(50)) * time.Millisecond
+					c.put(k, &d, now)
+				case 1:
+					c.put(k, &window.Decision{Allowed: true, N: 1}, now)
+				default:
+					if d, ok := c.get(k, now); ok && (d.Allowed || d.RetryAfter < time.Millisecond || d.RetryAfter > 50*time.Millisecond) {
+						t.Errorf("get hit with Allowed %v RetryAfter %v, want a rejection of 1ms to 50ms", d.Allowed, d.RetryAfter)
+						return
+					}
+				}
+				if i%1000 == 0 {
+					if n := c.len(); n > size {
+						t.Errorf("len() = %d, want at most %d", n, size)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestDenyCacheGetAllocs(t *testing.T) {
+	c := newDenyCache(1024)
+	hit, miss := denyKey(1, 1), denyKey(1, 2)
+	rej := denyRejection()
+	rej.RetryAfter = time.Hour
+	c.put(hit, &rej, denyT0)
+	now := denyT0.Add(time.Second)
+	for name, key := range map[string]store.Key{"hit": hit, "miss": miss} {
+		if n := testing.AllocsPerRun(1000, func() { c.get(key, now) }); n != 0 {
+			t.Errorf("get (%s): %v allocations, want 0", name, n)
+		}
+	}
+	if n := testing.AllocsPerRun(1000, func() { c.put(hit, &rej, now) }); n != 0 {
+		t.Errorf("put of a key already held: %v allocations, want 0", n)
+	}
+}
+
+// BenchmarkDenyCache measures get, the lookup the middleware makes before
+// each store call when a deny cache is configured: a hit (the key has a
+// rejection in force, which get rebases to now) and a miss, each on one
+// goroutine and on all of them, over 4096 keys in a cache of 65,536.
+func BenchmarkDenyCache(b *testing.B) {
+	const nkeys = 4096
+	held := denyRandomKeys(nkeys, 4)
+	absent := denyRandomKeys(nkeys, 5)
+	c := newDenyCache(1 << 16)
+	rej := denyRejection()
+	rej.RetryAfter = time.Hour
+	for _, k := range held {
+		c.put(k, &rej, denyT0)
+	}
+	now := denyT0.Add(time.Second)
+	for _, bc := range []struct {
+		name string
+		keys []store.Key
+		hit  bool
+	}{{"hit", held, true}, {"miss", absent, false}} {
+		b.Run(bc.name+"/serial", func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, ok := c.get(bc.keys[i%nkeys], now); ok != bc.hit {
+					b.Fatalf("get ok = %v, want %v", ok, bc.hit)
+				}
+				i++
+			}
+		})
+		b.Run(bc.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			var seed sync.Mutex
+			next := 0
+			b.RunParallel(func(pb *testing.PB) {
+				seed.Lock()
+				i := next * 997
+				next++
+				seed.Unlock()
+				for pb.Next() {
+					if _, ok := c.get(bc.keys[i%nkeys], now); ok != bc.hit {
+						b.Errorf("get ok = %v, want %v", ok, bc.hit)
+						return
+					}
+					i++
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkDenyCacheFill measures put of distinct keys into a full cache of
+// 65,536 (each put evicts), and reports the heap held per entry.
+func BenchmarkDenyCacheFill(b *testing.B) {
+	const size = 1 << 16
+	keys := denyRandomKeys(4*size, 6)
+	rej := denyRejection()
+	rej.RetryAfter = time.Hour
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	c := newDenyCache(size)
+	for _, k := range keys[:size] {
+		c.put(k, &rej, denyT0)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perEntry := float64(after.HeapAlloc-before.HeapAlloc) / float64(c.len())
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c.put(keys[i%len(keys)], &rej, denyT0)
+		i++
+	}
+	b.ReportMetric(perEntry, "bytes/entry") // after the loop, which resets reported metrics
+}
