@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -240,6 +241,11 @@ func (s *Store) run(ctx context.Context, key store.Key, p *window.Policy, cost i
 		cmd = s.script.Run(ctx, s.client, keys, args...)
 	} else {
 		cmd = s.script.RunRO(ctx, s.client, keys, args...)
+		if err := cmd.Err(); err != nil && strings.Contains(err.Error(), "unknown command") {
+			// Redis before 7 has no EVALSHA_RO; with record "0" the script
+			// writes nothing, so the ordinary call is just as safe.
+			cmd = s.script.Run(ctx, s.client, keys, args...)
+		}
 	}
 	vals, err := cmd.Int64Slice()
 	if err != nil {

@@ -1,0 +1,137 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ratekit/ratekit/store"
+	"github.com/ratekit/ratekit/window"
+)
+
+// scriptCalls returns how many EVALSHA and EVAL calls the server has run,
+// from INFO commandstats.
+func scriptCalls(tb testing.TB, c *goredis.Client) int64 {
+	tb.Helper()
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var n int64
+	for _, line := range strings.Split(info, "\n") {
+		if !strings.HasPrefix(line, "cmdstat_evalsha:") && !strings.HasPrefix(line, "cmdstat_eval:") {
+			continue
+		}
+		_, rest, _ := strings.Cut(line, "calls=")
+		v, _, _ := strings.Cut(rest, ",")
+		c, _ := strconv.ParseInt(v, 10, 64)
+		n += c
+	}
+	return n
+}
+
+// BenchmarkTake measures one decision (default policy, SlidingLog, time
+// from the server) against a private redis-server on loopback: latency,
+// allocations, and round trips per decision counted by the server
+// (EVALSHA + EVAL calls / b.N). Serial is one caller; parallel is
+// GOMAXPROCS callers through one client. keys=1 keeps every call on one
+// key (mostly rejections once the quota is spent); keys=10000 spreads them
+// (mostly admissions, so the write path).
+func BenchmarkTake(b *testing.B) {
+	srv := startServer(b)
+	c := goredis.NewClient(clientOptions(srv.Addr))
+	b.Cleanup(func() { c.Close() })
+	s, err := New(c, Config{Timeout: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := window.Default()
+	for _, keys := range []int{1, 10000} {
+		ks := make([]store.Key, keys)
+		for i := range ks {
+			ks[i] = testKey(i)
+		}
+		b.Run(fmt.Sprintf("keys=%d/serial", keys), func(b *testing.B) {
+			b.ReportAllocs()
+			before := scriptCalls(b, c)
+			i := 0
+			for b.Loop() {
+				if _, err := s.Take(context.Background(), store.Request{Key: ks[i%keys], Policy: &p, Cost: 1}); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(scriptCalls(b, c)-before-1)/float64(b.N), "roundtrips/op")
+		})
+		b.Run(fmt.Sprintf("keys=%d/parallel", keys), func(b *testing.B) {
+			b.ReportAllocs()
+			before := scriptCalls(b, c)
+			var next atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := next.Add(1)
+					if _, err := s.Take(context.Background(), store.Request{Key: ks[int(i)%keys], Policy: &p, Cost: 1}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(scriptCalls(b, c)-before-1)/float64(b.N), "roundtrips/op")
+		})
+	}
+}
+
+// TestMemoryPerKey reports MEMORY USAGE (key, value and Redis overhead, in
+// bytes) of one identity's state after n admitted requests, for the default
+// policy in both algorithms, with and without costs above 1, and for a
+// policy whose longest window needs 32-bit instants. The figures go into
+// docs/redis.md; the test fails only if a state grows past a loose bound.
+func TestMemoryPerKey(t *testing.T) {
+	srv := startServer(t)
+	c := newClient(t, srv.Addr)
+	day := window.Policy{Windows: []window.Window{{Length: 24 * time.Hour, Limit: 1000}, {Length: time.Minute, Limit: 100}}}
+	counter := window.Default()
+	counter.Algorithm = window.SlidingCounter
+	for _, tc := range []struct {
+		name    string
+		p       window.Policy
+		n, cost int
+		every   time.Duration // between admissions, so that no window binds
+		bound   int64
+	}{
+		{"log default 1 entry", window.Default(), 1, 1, 990 * time.Millisecond, 120},
+		{"log default 2 entries", window.Default(), 2, 1, 990 * time.Millisecond, 120},
+		{"log default 60 entries", window.Default(), 60, 1, 990 * time.Millisecond, 300},
+		{"log default 20 entries cost 2", window.Default(), 20, 2, 1001 * time.Millisecond, 300},
+		{"log 24h 100 entries (32-bit)", day, 100, 1, 990 * time.Millisecond, 600},
+		{"counter default", counter, 30, 1, 1500 * time.Millisecond, 120},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var now time.Time = t0
+			s := newStore(t, c, Config{Now: func() time.Time { return now }, Timeout: time.Second})
+			k := testKey(len(tc.name))
+			for range tc.n {
+				now = now.Add(tc.every)
+				if d, err := s.Take(context.Background(), store.Request{Key: k, Policy: &tc.p, Cost: tc.cost}); err != nil || !d.Allowed {
+					t.Fatalf("Take: %+v, %v", d, err)
+				}
+			}
+			key := Key("", k)
+			mem, err := c.MemoryUsage(context.Background(), key).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			strlen := c.StrLen(context.Background(), key).Val()
+			t.Logf("%-32s value %4d bytes, MEMORY USAGE %4d bytes", tc.name, strlen, mem)
+			if mem > tc.bound {
+				t.Errorf("MEMORY USAGE = %d, want at most %d", mem, tc.bound)
+			}
+		})
+	}
+}
