@@ -67,7 +67,7 @@ func BenchmarkTake(b *testing.B) {
 				}
 				i++
 			}
-			b.ReportMetric(float64(scriptCalls(b, c)-before-1)/float64(b.N), "roundtrips/op")
+			b.ReportMetric(float64(scriptCalls(b, c)-before)/float64(b.N), "roundtrips/op")
 		})
 		b.Run(fmt.Sprintf("keys=%d/parallel", keys), func(b *testing.B) {
 			b.ReportAllocs()
@@ -82,7 +82,7 @@ func BenchmarkTake(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64(scriptCalls(b, c)-before-1)/float64(b.N), "roundtrips/op")
+			b.ReportMetric(float64(scriptCalls(b, c)-before)/float64(b.N), "roundtrips/op")
 		})
 	}
 }

@@ -77,7 +77,7 @@ type Store struct {
 	prefix  string
 	timeout time.Duration
 	now     func() time.Time
-	slack   string
+	slack   any // TTL slack in ms as a decimal string, boxed once
 	closed  atomic.Bool
 }
 
@@ -125,7 +125,7 @@ func New(client Scripter, cfg Config) (*Store, error) {
 		prefix:  cfg.Prefix,
 		timeout: cfg.Timeout,
 		now:     cfg.Now,
-		slack:   strconv.FormatInt(slack.Milliseconds(), 10),
+		slack:   any(strconv.FormatInt(slack.Milliseconds(), 10)),
 	}, nil
 }
 
