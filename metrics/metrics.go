@@ -108,8 +108,7 @@ type Config struct {
 //
 // All methods are safe for concurrent use.
 type Collector struct {
-	store string
-	keys  interface {
+	keys interface {
 		Len() int
 		Evictions() uint64
 	}
@@ -148,8 +147,7 @@ func New(cfg Config) *Collector {
 	}
 	storeLabel := prometheus.Labels{"store": store}
 	c := &Collector{
-		store: store,
-		keys:  cfg.Keys,
+		keys: cfg.Keys,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ratekit_requests_total",
 			Help: "Requests that reached the rate limiter, by route pattern, method and outcome (allowed, limited, error, exempt, shadow).",
