@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,13 @@ type Client struct {
 	// same ID share one allowance (several keys of one account). Empty means
 	// the key itself. Like the key, it is hashed before it reaches the store.
 	ID string
+	// Plan names the client's plan in [Config.Plans]: its requests get the
+	// plan's policy wherever a rule does not set its own. Empty, or a name
+	// Plans does not hold, means the default policy.
+	Plan string
+	// Exempt clients are never limited (allow-listed partners, internal
+	// jobs).
+	Exempt bool
 }
 
 // Config configures a [Limiter]. The zero value is the Lindris contract:
@@ -89,6 +97,36 @@ type Config struct {
 	// in it is recovered and handled as a store failure.
 	KeyValidator func(ctx context.Context, key string) (Client, bool)
 
+	// KeyCacheTTL keeps KeyValidator answers (valid or not) for this long,
+	// so a slow validator is not called on every request. Zero means no
+	// cache: the validator is called for every request with a key, and a
+	// revoked key stops counting as its client at once.
+	KeyCacheTTL time.Duration
+	// KeyCacheSize bounds the cache. Zero means 100,000 keys.
+	KeyCacheSize int
+
+	// Rules give routes and methods their own limits, costs, exemptions and
+	// shadow mode; see [Rule]. The first matching rule applies; requests no
+	// rule matches get Policy.
+	Rules []Rule
+
+	// Plans maps a plan name ([Client.Plan]) to the policy its clients get
+	// instead of Policy, for example "enterprise": 600/min + 20/s. Rules
+	// with a Policy of their own keep it for every plan.
+	Plans map[string]window.Policy
+
+	// Router is consulted to learn the route of a request when the limiter
+	// wraps a router from the outside: lim.Handler(mux) with a ServeMux. It
+	// is not needed when the limiter is mounted on routes (the router has
+	// set the pattern) or with chi's r.Use (chi's route context carries the
+	// router). Without route information every request gets the rules that
+	// name no route, and is reported with route "unmatched".
+	Router Router
+
+	// ExemptIPs are client networks never limited (monitoring, internal
+	// callers). The client address is resolved as [ClientIP] says.
+	ExemptIPs []netip.Prefix
+
 	// ClientIP says how the client address is found; see [ClientIP]. The
 	// zero value uses the TCP peer address and ignores forwarding headers.
 	ClientIP ClientIP
@@ -111,6 +149,22 @@ type Config struct {
 	// OnStoreError is the failure policy. Zero value: [FailOpen].
 	OnStoreError FailurePolicy
 
+	// Breaker configures the circuit breaker in front of a shared store
+	// (any store but the memory store): after Breaker.Failures consecutive
+	// failures the store is not called for Breaker.Cooldown, requests go
+	// straight to the failure policy, then one probe decides whether it is
+	// back. Zero value: 5 failures, 1s cooldown.
+	Breaker Breaker
+
+	// DenyCacheSize bounds the deny cache in front of a shared store: a key
+	// the store has just rejected with Retry-After r is answered locally
+	// for up to r without a round trip. It only ever repeats rejections, so
+	// it never admits more than the store would. Zero means 65,536 keys.
+	DenyCacheSize int
+	// DisableDenyCache turns the deny cache off: every request asks the
+	// store.
+	DisableDenyCache bool
+
 	// FallbackInstances divides the limits of the [LocalFallback] limiter:
 	// with N instances behind one shared store, each enforces limit/N
 	// (rounded down, at least 1) while the store is down, so together they
@@ -132,18 +186,24 @@ type Config struct {
 // Limiter is a configured rate limiter. Its Handler method is the
 // middleware. A Limiter is safe for concurrent use.
 type Limiter struct {
-	policy    window.Policy
+	rules     ruleTable
+	all       []*rule // every compiled rule, default first
+	plans     map[string]*planPolicies
+	router    Router
+	exemptIPs []netip.Prefix
+	keys      *keyCache
+	breaker   *breaker   // nil for the memory store
+	deny      *denyCache // nil for the memory store or when disabled
+	warnedFwd atomic.Bool
 	store     store.Store
 	ownStore  bool
 	validate  func(ctx context.Context, key string) (Client, bool)
 	clientIP  ClientIP
 	hash      keyHasher
-	scope     [8]byte
 	style     headers.Style
 	envelope  headers.Envelope
 	onFailure FailurePolicy
 	fallback  *memory.Store // LocalFallback only
-	fbPolicy  window.Policy // policy with limits divided by FallbackInstances
 	observe   Observer
 	classify  store.ErrorClassifier // nil when the store cannot classify errors
 	fbActive  atomic.Bool           // the last decision came from the fallback
@@ -180,6 +240,29 @@ func New(cfg Config) (*Limiter, error) {
 	if cfg.OnStoreError > LocalFallback {
 		errs = append(errs, fmt.Errorf("%w: OnStoreError %d unknown", ErrInvalidConfig, cfg.OnStoreError))
 	}
+	for name, p := range cfg.Plans {
+		if err := p.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%w: plan %q: %w", ErrInvalidConfig, name, err))
+		}
+	}
+	for i, p := range cfg.ExemptIPs {
+		if !p.IsValid() {
+			errs = append(errs, fmt.Errorf("%w: ExemptIPs %d: invalid prefix", ErrInvalidConfig, i))
+		}
+	}
+	if err := cfg.Breaker.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+	}
+	if cfg.DenyCacheSize < 0 {
+		errs = append(errs, fmt.Errorf("%w: DenyCacheSize %d negative", ErrInvalidConfig, cfg.DenyCacheSize))
+	}
+	if cfg.KeyCacheTTL < 0 || cfg.KeyCacheSize < 0 {
+		errs = append(errs, fmt.Errorf("%w: KeyCacheTTL %v and KeyCacheSize %d must not be negative", ErrInvalidConfig, cfg.KeyCacheTTL, cfg.KeyCacheSize))
+	}
+	rules, all, err := compileRules(cfg.Rules, clonePolicy(cfg.Policy), cfg.FallbackInstances)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if _, isMemory := cfg.Store.(*memory.Store); cfg.Store != nil && !isMemory && len(cfg.HashKey) == 0 {
 		errs = append(errs, fmt.Errorf("%w: HashKey is required with a shared store, so that every instance derives the same keys", ErrInvalidConfig))
 	}
@@ -188,7 +271,12 @@ func New(cfg Config) (*Limiter, error) {
 	}
 
 	l := &Limiter{
-		policy:    clonePolicy(cfg.Policy),
+		rules:     rules,
+		all:       all,
+		plans:     make(map[string]*planPolicies, len(cfg.Plans)),
+		router:    cfg.Router,
+		exemptIPs: append([]netip.Prefix(nil), cfg.ExemptIPs...),
+		keys:      newKeyCache(cfg.KeyCacheTTL, cfg.KeyCacheSize),
 		store:     cfg.Store,
 		validate:  cfg.KeyValidator,
 		clientIP:  cfg.ClientIP.clone(),
@@ -207,7 +295,9 @@ func New(cfg Config) (*Limiter, error) {
 		rand.Read(secret)
 	}
 	l.hash = newKeyHasher(secret)
-	l.scope = scopeOf("default")
+	for name, p := range cfg.Plans {
+		l.plans[name] = &planPolicies{policy: clonePolicy(p), fallback: dividePolicy(p, cfg.FallbackInstances)}
+	}
 	if l.store == nil {
 		s, err := memory.New(memory.Config{})
 		if err != nil {
@@ -216,6 +306,18 @@ func New(cfg Config) (*Limiter, error) {
 		l.store, l.ownStore = s, true
 	}
 	l.classify, _ = l.store.(store.ErrorClassifier)
+	if _, local := l.store.(*memory.Store); !local {
+		if !cfg.Breaker.Disabled {
+			l.breaker = newBreaker(cfg.Breaker, nil, l.breakerChanged)
+		}
+		if !cfg.DisableDenyCache {
+			size := cfg.DenyCacheSize
+			if size == 0 {
+				size = 1 << 16
+			}
+			l.deny = newDenyCache(size)
+		}
+	}
 	if l.onFailure == LocalFallback {
 		fb, err := memory.New(memory.Config{})
 		if err != nil {
@@ -223,7 +325,6 @@ func New(cfg Config) (*Limiter, error) {
 			return nil, err
 		}
 		l.fallback = fb
-		l.fbPolicy = dividePolicy(l.policy, cfg.FallbackInstances)
 	}
 	if l.style == nil {
 		l.style = headers.Lindris{}
@@ -235,7 +336,31 @@ func New(cfg Config) (*Limiter, error) {
 		l.log = slog.Default()
 	}
 	l.scratch.New = func() any { return &scratch{buf: make([]byte, 0, 256)} }
+	l.warnConfig(cfg)
 	return l, nil
+}
+
+// planPolicies is a plan's policy and its LocalFallback share.
+type planPolicies struct {
+	policy, fallback window.Policy
+}
+
+// warnConfig logs configurations that are valid but probably not meant.
+func (l *Limiter) warnConfig(cfg Config) {
+	check := func(what string, p window.Policy) {
+		for _, msg := range redundantWindows(p) {
+			l.log.Warn("ratekit: "+what+": "+msg, "policy", p.String())
+		}
+	}
+	check("default policy", l.all[0].policy)
+	for _, r := range l.all[1:] {
+		if !r.planned {
+			check("rule "+r.name, r.policy)
+		}
+	}
+	for name, p := range l.plans {
+		check("plan "+name, p.policy)
+	}
 }
 
 // clonePolicy copies p so later edits to the caller's slice change nothing.
@@ -274,8 +399,8 @@ func (l *Limiter) Close() error {
 	return nil
 }
 
-// Policy returns a copy of the limiter's policy.
-func (l *Limiter) Policy() window.Policy { return clonePolicy(l.policy) }
+// Policy returns a copy of the limiter's default policy.
+func (l *Limiter) Policy() window.Policy { return clonePolicy(l.all[0].policy) }
 
 // Handler returns next wrapped by the limiter: func(http.Handler)
 // http.Handler, the shape net/http, chi and most routers mount.
@@ -287,38 +412,101 @@ func (l *Limiter) Handler(next http.Handler) http.Handler {
 
 // identity kinds inside the hashed message.
 const (
-	kindIP  = 'i'
-	kindKey = 'k'
+	kindIP    = 'i'
+	kindKey   = 'k'
+	kindCache = 'c' // validator cache entries, never a store key
 )
 
-// keyFor derives the store key for r: the client's API bucket when it
-// presents a key the validator knows, its address bucket otherwise. ok is
-// false when a hook panicked.
-func (l *Limiter) keyFor(r *http.Request, sc *scratch) (k store.Key, ok bool) {
-	c := &sc.cmac
-	c.reset(&l.hash)
-	c.write(l.scope[:])
+// identity is who is asking, as far as the limiter cares.
+type identity struct {
+	keyed  bool   // a key the validator accepted
+	id     string // client ID (keyed)
+	plan   string
+	exempt bool
+	ip     netip.Prefix // resolved only when needed
+}
+
+// identify finds out who sent r: the client behind a valid API key, else
+// the client address. ok is false when the validator panicked.
+func (l *Limiter) identify(r *http.Request, sc *scratch) (id identity, ok bool) {
 	if key, found := apiKey(r); found && l.validate != nil {
-		client, valid, ok := l.callValidator(r.Context(), key)
+		client, valid, ok := l.lookupKey(r.Context(), key, sc)
 		if !ok {
-			return k, false
+			return id, false
 		}
 		if valid {
-			id := client.ID
-			if id == "" {
-				id = key
+			id = identity{keyed: true, id: client.ID, plan: client.Plan, exempt: client.Exempt}
+			if id.id == "" {
+				id.id = key
 			}
-			c.writeByte(kindKey)
-			c.writeString(id)
-			return c.sum(), true
 		}
 	}
-	p := l.clientIP.resolve(r)
+	if !id.keyed || len(l.exemptIPs) > 0 {
+		id.ip = l.clientIP.resolve(r)
+		l.warnForwarding(r)
+	}
+	for _, p := range l.exemptIPs {
+		if p.Contains(id.ip.Addr()) {
+			id.exempt = true
+		}
+	}
+	return id, true
+}
+
+// lookupKey asks the validator about key, through the cache when there is
+// one.
+func (l *Limiter) lookupKey(ctx context.Context, key string, sc *scratch) (client Client, valid, ok bool) {
+	if l.keys == nil {
+		return l.callValidator(ctx, key)
+	}
+	c := &sc.cmac
+	c.reset(&l.hash)
+	c.writeByte(kindCache)
+	c.writeString(key)
+	ck := c.sum()
+	now := time.Now()
+	if e, hit := l.keys.get(ck, now); hit {
+		return e.client, e.valid, true
+	}
+	client, valid, ok = l.callValidator(ctx, key)
+	if ok {
+		l.keys.put(ck, client, valid, now)
+	}
+	return client, valid, ok
+}
+
+// keyOf derives the store key of id under rule ru.
+func (l *Limiter) keyOf(ru *rule, id *identity, sc *scratch) store.Key {
+	c := &sc.cmac
+	c.reset(&l.hash)
+	c.write(ru.scope[:])
+	if id.keyed {
+		c.writeByte(kindKey)
+		c.writeString(id.id)
+		return c.sum()
+	}
 	c.writeByte(kindIP)
-	c.writeByte(byte(p.Bits()))
-	a16 := p.Addr().As16()
+	c.writeByte(byte(id.ip.Bits()))
+	a16 := id.ip.Addr().As16()
 	c.write(a16[:])
-	return c.sum(), true
+	return c.sum()
+}
+
+// warnForwarding logs once when a request carries forwarding headers but no
+// proxy is trusted: behind a proxy that means every client shares the
+// proxy's bucket.
+func (l *Limiter) warnForwarding(r *http.Request) {
+	if len(l.clientIP.TrustedProxies) > 0 || l.warnedFwd.Load() {
+		return
+	}
+	h := r.Header
+	if h["X-Forwarded-For"] == nil && h["Forwarded"] == nil && h["X-Real-Ip"] == nil {
+		return
+	}
+	if !l.warnedFwd.Swap(true) {
+		l.log.Warn("ratekit: requests carry forwarding headers but no trusted proxy is configured; " +
+			"clients are identified by the connecting address (set ClientIP.TrustedProxies if a proxy is in front)")
+	}
 }
 
 // callValidator runs the user's validator, turning a panic into ok=false.
@@ -335,64 +523,133 @@ func (l *Limiter) callValidator(ctx context.Context, key string) (client Client,
 }
 
 func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	route, known := l.route(r)
+	m := methodIndex(r.Method)
+	label := route
+	if route == "" {
+		label = RouteUnmatched
+	}
+	if known && route == "" {
+		// The router will answer 404 or 405: a path that is no route gets
+		// no bucket, so aliases and scans cannot mint allowances.
+		l.observe.ObserveRequest(label, methods[m], OutcomeExempt, "")
+		next.ServeHTTP(w, r)
+		return
+	}
+	ru := l.rules.lookup(route, m)
+	if ru.exempt {
+		l.observe.ObserveRequest(label, methods[m], OutcomeExempt, "")
+		next.ServeHTTP(w, r)
+		return
+	}
+
 	sc := l.scratch.Get().(*scratch)
-	policy, degraded, err := l.decide(r, sc)
+	id, ok := l.identify(r, sc)
+	if ok && id.exempt {
+		l.scratch.Put(sc)
+		l.observe.ObserveRequest(label, methods[m], OutcomeExempt, "")
+		next.ServeHTTP(w, r)
+		return
+	}
+	var policy *window.Policy
+	var degraded bool
+	err := errHookPanic
+	if ok {
+		policy, degraded, err = l.decide(r.Context(), ru, &id, sc)
+	} else {
+		l.observe.ObserveStoreError("panic")
+	}
 	if err == nil {
-		sc.in = headers.Input{Policy: policy, Decision: &sc.d, Now: time.Now()}
+		sc.in = headers.Input{Policy: policy, Decision: &sc.d, Now: time.Now(), Cost: ru.cost}
 		if !l.render(w, sc) {
 			err = errHookPanic
 		}
 	}
-	route, method := routeOf(r), methodLabel(r.Method)
 	if err != nil {
 		l.scratch.Put(sc)
-		l.observe.ObserveRequest(route, method, OutcomeError, "")
+		l.observe.ObserveRequest(label, methods[m], OutcomeError, "")
 		l.fail(w, r, next, err)
 		return
 	}
+	h := w.Header()
 	if degraded {
-		w.Header()["X-Ratelimit-Degraded"] = []string{"true"}
+		h["X-Ratelimit-Degraded"] = []string{"true"}
 	}
-	if !sc.d.Allowed {
-		l.observe.ObserveRequest(route, method, OutcomeLimited, policy.Windows[sc.d.Limiting].Label())
+	switch {
+	case sc.d.Allowed:
+		l.observe.ObserveRequest(label, methods[m], OutcomeAllowed, "")
+	case ru.shadow:
+		// Would have been limited: report it, let it through.
+		delete(h, "Retry-After")
+		l.observe.ObserveRequest(label, methods[m], OutcomeShadow, policy.Windows[sc.d.Limiting].Label())
+	default:
+		l.observe.ObserveRequest(label, methods[m], OutcomeLimited, policy.Windows[sc.d.Limiting].Label())
 		l.refuse(w, sc, http.StatusTooManyRequests)
 		l.scratch.Put(sc)
 		return
 	}
-	l.observe.ObserveRequest(route, method, OutcomeAllowed, "")
 	// Back to the pool before the handler runs: nothing below reads it, and
 	// a long handler should not pin it.
 	l.scratch.Put(sc)
 	next.ServeHTTP(w, r)
 }
 
-// decide takes the decision for r into sc.d and returns the policy it was
-// taken against. With LocalFallback, a failing store is replaced by the
-// local limiter and degraded is true. An error means no decision: the
-// failure policy answers.
-func (l *Limiter) decide(r *http.Request, sc *scratch) (p *window.Policy, degraded bool, err error) {
-	key, ok := l.keyFor(r, sc)
-	if !ok {
-		l.observe.ObserveStoreError("panic")
-		return nil, false, errHookPanic
+// decide takes the decision for id under rule ru into sc.d and returns the
+// policy it was taken against. With LocalFallback, a failing store is
+// replaced by the local limiter and degraded is true. An error means no
+// decision: the failure policy answers.
+func (l *Limiter) decide(ctx context.Context, ru *rule, id *identity, sc *scratch) (p *window.Policy, degraded bool, err error) {
+	p, fb := &ru.policy, &ru.fallback
+	if ru.planned && id.plan != "" {
+		if pp, ok := l.plans[id.plan]; ok {
+			p, fb = &pp.policy, &pp.fallback
+		}
 	}
+	req := store.Request{Key: l.keyOf(ru, id, sc), Policy: p, Cost: ru.cost}
 	start := time.Now()
-	sc.d, err = l.store.Take(r.Context(), store.Request{Key: key, Policy: &l.policy, Cost: 1})
-	l.observe.ObserveDecision(time.Since(start))
-	if err == nil {
+	if l.deny != nil {
+		if d, ok := l.deny.get(req.Key, start); ok {
+			sc.d = d
+			l.observe.ObserveDenyCacheHit()
+			return p, false, nil
+		}
+	}
+	probe, closed := false, true
+	if l.breaker != nil {
+		probe, closed = l.breaker.allow()
+	}
+	if closed {
+		sc.d, err = l.store.Take(ctx, req)
+		l.observe.ObserveDecision(time.Since(start))
+	} else {
+		err = errBreakerOpen
+	}
+	switch {
+	case err == nil:
+		if l.breaker != nil {
+			l.breaker.success(probe)
+		}
+		if !sc.d.Allowed && l.deny != nil {
+			l.deny.put(req.Key, &sc.d, start)
+		}
 		l.noteFallback(false)
-		return &l.policy, false, nil
+		return p, false, nil
+	case closed && l.breaker != nil && !errors.Is(err, context.Canceled):
+		// A client that went away says nothing about the store; a probe
+		// cancelled that way is replaced after the cooldown.
+		l.breaker.failure(probe)
 	}
 	l.observe.ObserveStoreError(l.errorKind(err))
 	if l.fallback == nil {
 		return nil, false, err
 	}
 	l.logFailure(err)
-	sc.d, err = l.fallback.Take(r.Context(), store.Request{Key: key, Policy: &l.fbPolicy, Cost: 1})
+	req.Policy = fb
+	sc.d, err = l.fallback.Take(ctx, req)
 	if err == nil {
 		l.noteFallback(true)
 	}
-	return &l.fbPolicy, true, err
+	return fb, true, err
 }
 
 // noteFallback reports fallback transitions to the observer and the log.
@@ -413,6 +670,8 @@ func (l *Limiter) errorKind(err error) string {
 	switch {
 	case errors.Is(err, store.ErrFull):
 		return "full"
+	case errors.Is(err, errBreakerOpen):
+		return "breaker-open"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case errors.Is(err, context.DeadlineExceeded):
@@ -425,7 +684,20 @@ func (l *Limiter) errorKind(err error) string {
 	return "other"
 }
 
-var errHookPanic = errors.New("middleware: a hook panicked")
+var (
+	errHookPanic   = errors.New("middleware: a hook panicked")
+	errBreakerOpen = errors.New("middleware: circuit breaker open; store not called")
+)
+
+// breakerChanged reports breaker transitions to the log and the observer.
+func (l *Limiter) breakerChanged(from, to breakerState) {
+	l.observe.ObserveBreaker(int(to))
+	if to == breakerOpen {
+		l.log.Warn("ratekit: circuit breaker open; the store is not called until a probe succeeds", "from", from.String())
+	} else {
+		l.log.Info("ratekit: circuit breaker "+to.String(), "from", from.String())
+	}
+}
 
 // render writes the rate-limit headers, recovering a panicking custom style.
 func (l *Limiter) render(w http.ResponseWriter, sc *scratch) (ok bool) {
@@ -474,7 +746,7 @@ func (l *Limiter) fail(w http.ResponseWriter, r *http.Request, next http.Handler
 	if l.onFailure == FailClosed {
 		sc := l.scratch.Get().(*scratch)
 		sc.d = window.Decision{RetryAfter: time.Second}
-		sc.in = headers.Input{Policy: &l.policy, Decision: &sc.d, Now: time.Now()}
+		sc.in = headers.Input{Policy: &l.all[0].policy, Decision: &sc.d, Now: time.Now()}
 		w.Header()["Retry-After"] = []string{"1"}
 		l.refuse(w, sc, http.StatusServiceUnavailable)
 		l.scratch.Put(sc)

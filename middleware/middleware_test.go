@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -401,7 +402,7 @@ func TestR31LocalFallback(t *testing.T) {
 	var instances []*fixture
 	for range 3 {
 		instances = append(instances, newFixture(t, middleware.Config{Policy: p, Store: sw, HashKey: []byte("shared"),
-			OnStoreError: middleware.LocalFallback, FallbackInstances: 3}))
+			OnStoreError: middleware.LocalFallback, FallbackInstances: 3, Breaker: middleware.Breaker{Cooldown: 20 * time.Millisecond}}))
 	}
 	admitted := 0
 	for i := range 90 {
@@ -420,9 +421,93 @@ func TestR31LocalFallback(t *testing.T) {
 		t.Errorf("fallback X-RateLimit-Limit = %q, want 10", got)
 	}
 	sw.down.Store(false)
+	time.Sleep(30 * time.Millisecond) // the breaker opened during the outage; let its cooldown pass
 	w := instances[0].do("192.0.2.7:1")
 	if w.Code != 200 || w.Header().Get("X-RateLimit-Degraded") != "" || w.Header().Get("X-RateLimit-Remaining") != "29" {
 		t.Errorf("first request after recovery: %d degraded=%q remaining=%q, want 200, none, 29",
 			w.Code, w.Header().Get("X-RateLimit-Degraded"), w.Header().Get("X-RateLimit-Remaining"))
+	}
+}
+
+// countingStore counts the calls that reach the store behind it.
+type countingStore struct {
+	store.Store
+	calls atomic.Int64
+	down  atomic.Bool
+}
+
+func (s *countingStore) Take(ctx context.Context, req store.Request) (window.Decision, error) {
+	s.calls.Add(1)
+	if s.down.Load() {
+		return window.Decision{}, errors.New("i/o timeout")
+	}
+	return s.Store.Take(ctx, req)
+}
+
+// TestDenyCacheAnswersRejectionsLocally: once a shared store rejects a key,
+// its next requests within Retry-After get the same 429 without a call.
+func TestDenyCacheAnswersRejectionsLocally(t *testing.T) {
+	cs := &countingStore{Store: newFixture(t, middleware.Config{}).store}
+	rec := &recorder{}
+	f := newFixture(t, middleware.Config{Store: cs, HashKey: []byte("k"), Observer: rec})
+	var codes []int
+	for range 12 {
+		codes = append(codes, f.do("192.0.2.8:1").Code)
+	}
+	if fmt.Sprint(codes[:3]) != "[200 200 429]" || slices.ContainsFunc(codes[3:], func(c int) bool { return c != 429 }) {
+		t.Errorf("statuses %v, want 200 200 then 429s", codes)
+	}
+	if got := cs.calls.Load(); got != 3 {
+		t.Errorf("store calls = %d for 12 requests, want 3 (the rest answered by the deny cache)", got)
+	}
+	hits := 0
+	for _, c := range rec.calls {
+		if c == "deny-cache-hit" {
+			hits++
+		}
+	}
+	if hits != 9 {
+		t.Errorf("deny cache hits observed = %d, want 9", hits)
+	}
+	// Another client is not affected.
+	if c := f.do("192.0.2.9:1").Code; c != 200 || cs.calls.Load() != 4 {
+		t.Errorf("another client: %d after %d calls, want 200 and 4", c, cs.calls.Load())
+	}
+}
+
+// TestR38CircuitBreaker: after 5 consecutive failures the store is not
+// called for the cooldown; one probe closes the breaker after recovery.
+func TestR38CircuitBreaker(t *testing.T) {
+	cs := &countingStore{Store: newFixture(t, middleware.Config{}).store}
+	cs.down.Store(true)
+	rec := &recorder{}
+	f := newFixture(t, middleware.Config{Store: cs, HashKey: []byte("k"), Observer: rec,
+		Breaker: middleware.Breaker{Failures: 5, Cooldown: 50 * time.Millisecond}})
+	for i := range 100 {
+		if w := f.do(fmt.Sprintf("192.0.2.%d:1", i%200)); w.Code != 200 || w.Header().Get("X-RateLimit-Degraded") != "true" {
+			t.Fatalf("request %d with the store down: %d, want fail-open 200", i, w.Code)
+		}
+	}
+	if got := cs.calls.Load(); got != 5 {
+		t.Fatalf("store calls with the breaker open = %d, want 5", got)
+	}
+	cs.down.Store(false)
+	time.Sleep(60 * time.Millisecond)
+	for i := range 10 {
+		if w := f.do(fmt.Sprintf("192.0.3.%d:1", i)); w.Code != 200 || w.Header().Get("X-RateLimit-Degraded") != "" {
+			t.Fatalf("request %d after recovery: %d degraded=%q", i, w.Code, w.Header().Get("X-RateLimit-Degraded"))
+		}
+	}
+	if got := cs.calls.Load(); got != 15 {
+		t.Errorf("store calls after recovery = %d, want 15 (probe closed the breaker)", got)
+	}
+	var states []string
+	for _, c := range rec.calls {
+		if strings.HasPrefix(c, "breaker") {
+			states = append(states, c)
+		}
+	}
+	if fmt.Sprint(states) != "[breaker 2 breaker 1 breaker 0]" {
+		t.Errorf("breaker transitions %v, want open, half-open, closed", states)
 	}
 }

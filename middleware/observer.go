@@ -18,7 +18,7 @@ import (
 // signatures use only standard types.
 type Observer interface {
 	// ObserveRequest is called once per request that reached the limiter.
-	// outcome is one of "allowed", "limited" and "error" (the store failed
+	// outcome is one of "allowed", "limited", "exempt", "shadow" and "error" (the store failed
 	// and the failure policy answered; a LocalFallback decision reports its
 	// own allowed or limited and also calls ObserveFallback). limitedBy is
 	// the binding window's label ("minute", "second", ...) when outcome is
@@ -49,6 +49,8 @@ const (
 	OutcomeAllowed = "allowed"
 	OutcomeLimited = "limited"
 	OutcomeError   = "error"
+	OutcomeExempt  = "exempt" // exempt route, client or network, or a path that is no route
+	OutcomeShadow  = "shadow" // would have been limited; shadow mode let it through
 )
 
 // RouteUnmatched is the route reported for a request that matched no route
@@ -64,15 +66,6 @@ func methodLabel(m string) string {
 		return m
 	}
 	return "OTHER"
-}
-
-// routeOf returns the pattern that matched r: net/http's ServeMux sets
-// r.Pattern before calling the handler it matched.
-func routeOf(r *http.Request) string {
-	if r.Pattern != "" {
-		return r.Pattern
-	}
-	return RouteUnmatched
 }
 
 // nopObserver is used when Config.Observer is nil.

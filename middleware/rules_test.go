@@ -1,0 +1,273 @@
+package middleware_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/ratekit/ratekit/middleware"
+	"github.com/ratekit/ratekit/window"
+)
+
+var postPeople = middleware.Rule{
+	Name:    "people-write",
+	Routes:  []string{"/v1/people"},
+	Methods: []string{"POST"},
+	Policy:  window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 10}, {Length: time.Second, Limit: 1}}},
+}
+
+// routers builds the same API three ways: chi with the limiter in r.Use,
+// chi with the limiter on routes through With, and a ServeMux wrapped from
+// outside with Config.Router.
+func routers(t *testing.T, cfg middleware.Config) map[string]http.Handler {
+	t.Helper()
+	out := map[string]http.Handler{}
+
+	f := newFixture(t, cfg)
+	top := chi.NewRouter()
+	top.Use(f.lim.Handler)
+	top.Get("/v1/people", ok)
+	top.Post("/v1/people", ok)
+	top.Get("/v1/people/{id}", ok)
+	top.Get("/healthz", ok)
+	top.Route("/v2", func(r chi.Router) { r.Get("/people/{id}", ok) })
+	out["chi r.Use"] = top
+
+	f2 := newFixture(t, cfg)
+	with := chi.NewRouter()
+	lw := with.With(f2.lim.Handler)
+	lw.Get("/v1/people", ok)
+	lw.Post("/v1/people", ok)
+	lw.Get("/v1/people/{id}", ok)
+	lw.Get("/healthz", ok)
+	with.Route("/v2", func(r chi.Router) { r.With(f2.lim.Handler).Get("/people/{id}", ok) })
+	out["chi With"] = with
+
+	mux := http.NewServeMux()
+	cfg3 := cfg
+	cfg3.Router = mux
+	f3 := newFixture(t, cfg3)
+	mux.Handle("GET /v1/people", ok)
+	mux.Handle("POST /v1/people", ok)
+	mux.Handle("GET /v1/people/{id}", ok)
+	mux.Handle("GET /healthz", ok)
+	mux.Handle("GET /v2/people/{id}", ok)
+	out["ServeMux + Router"] = f3.lim.Handler(mux)
+	return out
+}
+
+func send(h http.Handler, method, target, peer string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, "http://api.test"+target, nil)
+	r.RemoteAddr = peer
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// TestPerRouteOverride: POST /v1/people has 10/min + 1/s; a second POST in
+// the same second is 429 while GETs from the same client still pass.
+func TestPerRouteOverride(t *testing.T) {
+	cfg := middleware.Config{Rules: []middleware.Rule{postPeople, {Routes: []string{"/healthz"}, Exempt: true}}}
+	for name, h := range routers(t, cfg) {
+		t.Run(name, func(t *testing.T) {
+			peer := "192.0.2.60:1"
+			w := send(h, "POST", "/v1/people", peer)
+			if w.Code != 200 || w.Header().Get("X-RateLimit-Limit") != "10" || w.Header().Get("X-RateLimit-Limit-Second") != "1" {
+				t.Fatalf("first POST: %d limits %s/%s, want 200 10/1", w.Code, w.Header().Get("X-RateLimit-Limit"), w.Header().Get("X-RateLimit-Limit-Second"))
+			}
+			if c := send(h, "POST", "/v1/people", peer).Code; c != 429 {
+				t.Errorf("second POST in the same second: %d, want 429", c)
+			}
+			w = send(h, "GET", "/v1/people", peer)
+			if w.Code != 200 || w.Header().Get("X-RateLimit-Limit") != "60" || w.Header().Get("X-RateLimit-Remaining") != "59" {
+				t.Errorf("GET after the POSTs: %d limit %s remaining %s, want 200 60 59", w.Code, w.Header().Get("X-RateLimit-Limit"), w.Header().Get("X-RateLimit-Remaining"))
+			}
+			for range 5 {
+				if w := send(h, "GET", "/healthz", peer); w.Code != 200 || w.Header().Get("X-RateLimit-Limit") != "" {
+					t.Fatalf("exempt /healthz: %d with headers %v", w.Code, w.Header())
+				}
+			}
+		})
+	}
+}
+
+// TestR27PathAliases: aliases of /v1/people/{id} either share the route's
+// bucket or are refused by the router without consuming quota.
+func TestR27PathAliases(t *testing.T) {
+	for name, h := range routers(t, middleware.Config{}) {
+		t.Run(name, func(t *testing.T) {
+			peer := "192.0.2.61:1"
+			send(h, "GET", "/v1/people/1", peer)
+			send(h, "GET", "/v1/people/2", peer)
+			for _, alias := range []string{"/v1/people/1/", "//v1/people/1", "/v1/%70eople/1", "/v1/people/./1", "/v1/people/3"} {
+				w := send(h, "GET", alias, peer)
+				switch {
+				case w.Code == 429: // the route's own bucket: no fresh allowance
+				case w.Code == 404 || w.Code == 405 || (w.Code >= 300 && w.Code < 400):
+					if w.Header().Get("X-RateLimit-Remaining") != "" {
+						t.Errorf("%s: %d but rate-limit headers were written (quota consumed?)", alias, w.Code)
+					}
+				default:
+					t.Errorf("%s: status %d: an alias got a fresh allowance", alias, w.Code)
+				}
+			}
+		})
+	}
+}
+
+// TestR28RoutePatternResolved: with the limiter at the top, every matched
+// route is reported with its pattern, and unmatched paths make no buckets.
+func TestR28RoutePatternResolved(t *testing.T) {
+	rec := &recorder{}
+	f := newFixture(t, middleware.Config{Observer: rec})
+	r := chi.NewRouter()
+	r.Use(f.lim.Handler)
+	r.Get("/v1/people/{id}", ok)
+	r.Route("/v2", func(r chi.Router) { r.Get("/people/{id}", ok) })
+	before := f.store.Len()
+	for i := range 50 {
+		send(r, "GET", fmt.Sprintf("/nope/%d", i), fmt.Sprintf("192.0.2.%d:1", i))
+	}
+	if grown := f.store.Len() - before; grown != 0 {
+		t.Errorf("50 requests to unmatched paths created %d buckets, want 0", grown)
+	}
+	rec.calls = nil
+	send(r, "GET", "/v1/people/7", "192.0.2.62:1")
+	send(r, "GET", "/v2/people/7", "192.0.2.62:1")
+	want := "[decision request /v1/people/{id} GET allowed  decision request /v2/people/{id} GET allowed ]"
+	if got := fmt.Sprint(rec.calls); got != want {
+		t.Errorf("observer calls %s, want %s", got, want)
+	}
+}
+
+func TestShadowModeNeverRejects(t *testing.T) {
+	rec := &recorder{}
+	f := newFixture(t, middleware.Config{Observer: rec, Rules: []middleware.Rule{{Shadow: true}}})
+	var codes []int
+	for range 4 {
+		codes = append(codes, f.do("192.0.2.63:1").Code)
+	}
+	if fmt.Sprint(codes) != "[200 200 200 200]" {
+		t.Errorf("shadow statuses %v, want all 200", codes)
+	}
+	if !strings.Contains(fmt.Sprint(rec.calls), "shadow second") {
+		t.Errorf("shadow outcome not reported: %v", rec.calls)
+	}
+	// Shadowed rejections counted nowhere: the minute window holds 2.
+	if w := f.do("192.0.2.63:1"); w.Header().Get("X-RateLimit-Remaining") != "58" {
+		t.Errorf("remaining after 2 admitted and 3 shadowed = %s, want 58", w.Header().Get("X-RateLimit-Remaining"))
+	}
+}
+
+func TestCostPerRule(t *testing.T) {
+	f := newFixture(t, middleware.Config{Rules: []middleware.Rule{{Cost: 10,
+		Policy: window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 25}}}}}})
+	var codes []int
+	for range 3 {
+		codes = append(codes, f.do("192.0.2.64:1").Code)
+	}
+	if fmt.Sprint(codes) != "[200 200 429]" {
+		t.Errorf("cost-10 requests under 25/min: %v, want [200 200 429]", codes)
+	}
+}
+
+func TestPlansAndExemptions(t *testing.T) {
+	validator := func(_ context.Context, key string) (middleware.Client, bool) {
+		switch key {
+		case "ent-key":
+			return middleware.Client{ID: "acme", Plan: "enterprise"}, true
+		case "ent-key-2":
+			return middleware.Client{ID: "acme", Plan: "enterprise"}, true
+		case "partner":
+			return middleware.Client{ID: "partner", Exempt: true}, true
+		}
+		return middleware.Client{}, false
+	}
+	f := newFixture(t, middleware.Config{
+		KeyValidator: validator,
+		Plans: map[string]window.Policy{"enterprise": {Windows: []window.Window{
+			{Length: time.Minute, Limit: 600}, {Length: time.Second, Limit: 20}}}},
+		ExemptIPs: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")},
+	})
+	w := f.do("192.0.2.65:1", "X-API-Key", "ent-key")
+	if w.Header().Get("X-RateLimit-Limit") != "600" || w.Header().Get("X-RateLimit-Limit-Second") != "20" {
+		t.Errorf("enterprise limits %s/%s, want 600/20", w.Header().Get("X-RateLimit-Limit"), w.Header().Get("X-RateLimit-Limit-Second"))
+	}
+	// Two keys of one client share its bucket.
+	if w := f.do("192.0.2.66:1", "X-API-Key", "ent-key-2"); w.Header().Get("X-RateLimit-Remaining") != "598" {
+		t.Errorf("second key of the same client: remaining %s, want 598", w.Header().Get("X-RateLimit-Remaining"))
+	}
+	for range 5 {
+		if w := f.do("192.0.2.67:1", "X-API-Key", "partner"); w.Code != 200 || w.Header().Get("X-RateLimit-Limit") != "" {
+			t.Fatalf("exempt client: %d %v", w.Code, w.Header())
+		}
+		if w := f.do("10.9.3.4:1"); w.Code != 200 || w.Header().Get("X-RateLimit-Limit") != "" {
+			t.Fatalf("exempt network: %d %v", w.Code, w.Header())
+		}
+	}
+}
+
+func TestKeyCacheSparesTheValidator(t *testing.T) {
+	var calls atomic.Int64
+	f := newFixture(t, middleware.Config{
+		KeyCacheTTL: time.Minute,
+		KeyValidator: func(_ context.Context, key string) (middleware.Client, bool) {
+			calls.Add(1)
+			return middleware.Client{}, key == "good"
+		},
+	})
+	for range 5 {
+		f.do("192.0.2.68:1", "X-API-Key", "good")
+		f.do("192.0.2.68:1", "X-API-Key", "bad")
+	}
+	if got := calls.Load(); got != 2 {
+		t.Errorf("validator called %d times for 10 requests with 2 keys, want 2", got)
+	}
+}
+
+func TestRuleValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rule middleware.Rule
+	}{
+		{"cost above limit", middleware.Rule{Cost: 3}},
+		{"negative cost", middleware.Rule{Cost: -1}},
+		{"bad method", middleware.Rule{Methods: []string{"FETCH"}}},
+		{"relative route", middleware.Rule{Routes: []string{"v1/people"}}},
+		{"invalid policy", middleware.Rule{Policy: window.Policy{Windows: []window.Window{{Length: time.Second}}}}},
+		{"reserved name", middleware.Rule{Name: "default"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := middleware.New(middleware.Config{Rules: []middleware.Rule{tc.rule}})
+			if !errors.Is(err, middleware.ErrInvalidConfig) {
+				t.Errorf("New error = %v, want ErrInvalidConfig", err)
+			}
+		})
+	}
+}
+
+func TestRedundantWindowWarning(t *testing.T) {
+	f := newFixture(t, middleware.Config{Policy: window.Policy{Windows: []window.Window{
+		{Length: time.Minute, Limit: 600}, {Length: time.Second, Limit: 2}}}})
+	if !strings.Contains(f.logs.String(), "window minute (600) can never bind") {
+		t.Errorf("no warning for a minute window that 2/s always fills first:\n%s", f.logs)
+	}
+}
+
+func TestForwardingHeaderWarning(t *testing.T) {
+	f := newFixture(t, middleware.Config{})
+	f.do("192.0.2.69:1", "X-Forwarded-For", "203.0.113.1")
+	f.do("192.0.2.69:1", "X-Forwarded-For", "203.0.113.2")
+	if n := strings.Count(f.logs.String(), "no trusted proxy"); n != 1 {
+		t.Errorf("forwarding-header warnings = %d, want 1:\n%s", n, f.logs)
+	}
+}
