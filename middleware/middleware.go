@@ -149,6 +149,20 @@ type Config struct {
 	// OnStoreError is the failure policy. Zero value: [FailOpen].
 	OnStoreError FailurePolicy
 
+	// Concurrency bounds the requests each client (API-key client or
+	// address) may have in flight at once, Kinde's concurrency limiter. A
+	// request must get a slot and pass the rate windows; refused by either,
+	// it consumes nothing of the other. A refusal is 429 with
+	// X-RateLimit-Limited-By: concurrency. The slot is released when the
+	// handler returns, also on panic or client disconnect. Zero means no
+	// concurrency limit. The store must implement [store.Concurrency] (both
+	// of ratekit's do).
+	Concurrency int
+	// ConcurrencyTTL is how long a slot may be held before a shared store
+	// reclaims it, so slots of a crashed instance come back. Zero means one
+	// minute; set it above your longest request.
+	ConcurrencyTTL time.Duration
+
 	// Breaker configures the circuit breaker in front of a shared store
 	// (any store but the memory store): after Breaker.Failures consecutive
 	// failures the store is not called for Breaker.Cooldown, requests go
@@ -192,6 +206,11 @@ type Limiter struct {
 	router    Router
 	exemptIPs []netip.Prefix
 	keys      *keyCache
+	slots     store.Concurrency // nil when Config.Concurrency is 0
+	slotLimit int
+	slotTTL   time.Duration
+	slotScope [8]byte
+	slotsPol  window.Policy // the pseudo-policy a concurrency refusal is rendered with
 	breaker   *breaker   // nil for the memory store
 	deny      *denyCache // nil for the memory store or when disabled
 	warnedFwd atomic.Bool
@@ -253,6 +272,12 @@ func New(cfg Config) (*Limiter, error) {
 	if err := cfg.Breaker.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 	}
+	if cfg.Concurrency < 0 || cfg.ConcurrencyTTL < 0 {
+		errs = append(errs, fmt.Errorf("%w: Concurrency %d and ConcurrencyTTL %v must not be negative", ErrInvalidConfig, cfg.Concurrency, cfg.ConcurrencyTTL))
+	}
+	if _, ok := cfg.Store.(store.Concurrency); cfg.Concurrency > 0 && cfg.Store != nil && !ok {
+		errs = append(errs, fmt.Errorf("%w: Concurrency set but the store does not implement store.Concurrency", ErrInvalidConfig))
+	}
 	if cfg.DenyCacheSize < 0 {
 		errs = append(errs, fmt.Errorf("%w: DenyCacheSize %d negative", ErrInvalidConfig, cfg.DenyCacheSize))
 	}
@@ -306,6 +331,14 @@ func New(cfg Config) (*Limiter, error) {
 		l.store, l.ownStore = s, true
 	}
 	l.classify, _ = l.store.(store.ErrorClassifier)
+	if cfg.Concurrency > 0 {
+		l.slots, _ = l.store.(store.Concurrency)
+		l.slotLimit, l.slotTTL, l.slotScope = cfg.Concurrency, cfg.ConcurrencyTTL, scopeOf("concurrency")
+		if l.slotTTL == 0 {
+			l.slotTTL = time.Minute
+		}
+		l.slotsPol = window.Policy{Windows: []window.Window{{Name: "concurrency", Length: l.slotTTL, Limit: cfg.Concurrency}}}
+	}
 	if _, local := l.store.(*memory.Store); !local {
 		if !cfg.Breaker.Disabled {
 			l.breaker = newBreaker(cfg.Breaker, nil, l.breakerChanged)
@@ -550,6 +583,22 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		l.observe.ObserveRequest(label, methods[m], OutcomeExempt, "")
 		next.ServeHTTP(w, r)
 		return
+	}
+	var lease store.Lease
+	held := false
+	if ok && l.slots != nil {
+		var refused bool
+		lease, held, refused = l.acquire(r.Context(), &id, sc)
+		if refused {
+			l.observe.ObserveRequest(label, methods[m], OutcomeLimited, "concurrency")
+			l.refuseConcurrency(w, sc)
+			l.scratch.Put(sc)
+			return
+		}
+	}
+	if held {
+		// Released when the handler returns, however it returns.
+		defer l.release(r.Context(), lease)
 	}
 	var policy *window.Policy
 	var degraded bool

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"time"
 
 	"github.com/ratekit/ratekit/window"
 )
@@ -85,4 +86,26 @@ func CheckRequest(req *Request) error {
 // "connection" or "readonly". The Redis store implements it.
 type ErrorClassifier interface {
 	ErrorKind(err error) string
+}
+
+// Lease is one granted concurrency slot, returned to the store by Release.
+type Lease struct {
+	// Key is the bucket the slot belongs to.
+	Key Key
+	// ID tells this lease from the key's others (unique per store).
+	ID uint64
+}
+
+// Concurrency is implemented by stores that can bound the requests in
+// flight per key (Kinde's concurrency limiter). Both stores in this module
+// implement it.
+type Concurrency interface {
+	// Acquire takes a slot for key if fewer than limit are held, and
+	// reports whether it did. A lease not released within ttl expires, so a
+	// crashed instance cannot hold slots forever (stores that cannot
+	// outlive the process, like the memory store, may ignore ttl).
+	Acquire(ctx context.Context, key Key, limit int, ttl time.Duration) (Lease, bool, error)
+	// Release returns a slot. Releasing an expired or unknown lease is not
+	// an error.
+	Release(ctx context.Context, lease Lease) error
 }

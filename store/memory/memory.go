@@ -48,6 +48,7 @@ type Store struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	evictions atomic.Uint64
+	leases    atomic.Uint64 // last lease ID handed out
 }
 
 var (
@@ -61,10 +62,11 @@ var ErrInvalidConfig = errors.New("store/memory: invalid config")
 // shard is one locked partition. Exact and counter states live in separate
 // maps so each entry is only as large as its algorithm needs.
 type shard struct {
-	mu   sync.Mutex
-	logs map[store.Key]*entry[window.Log]
-	ctrs map[store.Key]*entry[window.Counter]
-	_    [40]byte // keep neighbouring shards' locks off one cache line
+	mu       sync.Mutex
+	logs     map[store.Key]*entry[window.Log]
+	ctrs     map[store.Key]*entry[window.Counter]
+	inflight map[store.Key]int // concurrency slots held, see Acquire
+	_        [32]byte          // keep neighbouring shards' locks off one cache line
 }
 
 // entry is one key's state plus what eviction and reclamation need.
@@ -116,6 +118,7 @@ func New(cfg Config) (*Store, error) {
 	for i := range s.shards {
 		s.shards[i].logs = make(map[store.Key]*entry[window.Log])
 		s.shards[i].ctrs = make(map[store.Key]*entry[window.Counter])
+		s.shards[i].inflight = make(map[store.Key]int)
 	}
 	go s.reclaim(cfg.SweepInterval / time.Duration(cfg.Shards))
 	return s, nil

@@ -1,0 +1,62 @@
+package middleware
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/ratekit/ratekit/headers"
+	"github.com/ratekit/ratekit/store"
+	"github.com/ratekit/ratekit/window"
+)
+
+// acquire takes a concurrency slot for id. refused means the client has
+// Concurrency requests in flight already. A store failure neither refuses
+// nor holds a slot: the request goes on to the rate decision, whose own
+// failure policy then applies (an outage of the slot store must not refuse
+// everyone).
+func (l *Limiter) acquire(ctx context.Context, id *identity, sc *scratch) (lease store.Lease, held, refused bool) {
+	c := &sc.cmac
+	c.reset(&l.hash)
+	c.write(l.slotScope[:])
+	if id.keyed {
+		c.writeByte(kindKey)
+		c.writeString(id.id)
+	} else {
+		c.writeByte(kindIP)
+		c.writeByte(byte(id.ip.Bits()))
+		a16 := id.ip.Addr().As16()
+		c.write(a16[:])
+	}
+	lease, held, err := l.slots.Acquire(ctx, c.sum(), l.slotLimit, l.slotTTL)
+	if err != nil {
+		l.observe.ObserveStoreError(l.errorKind(err))
+		l.logFailure(err)
+		return lease, false, false
+	}
+	return lease, held, !held
+}
+
+// release returns a slot. It runs after the handler, when the request's
+// context may be cancelled (client gone), so it gets a context of its own.
+func (l *Limiter) release(ctx context.Context, lease store.Lease) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if err := l.slots.Release(ctx, lease); err != nil {
+		// The lease expires after ConcurrencyTTL anyway.
+		l.observe.ObserveStoreError(l.errorKind(err))
+		l.logFailure(err)
+	}
+}
+
+// refuseConcurrency answers 429 for a client with too many requests in
+// flight, rendered as a decision of a one-window pseudo-policy named
+// "concurrency", so every header style says X-RateLimit-Limited-By:
+// concurrency (or its equivalent) and Retry-After: 1.
+func (l *Limiter) refuseConcurrency(w http.ResponseWriter, sc *scratch) {
+	sc.d = window.Decision{RetryAfter: time.Second, N: 1}
+	sc.d.Windows[0] = window.State{Limit: l.slotLimit, Reset: time.Second}
+	sc.in = headers.Input{Policy: &l.slotsPol, Decision: &sc.d, Now: time.Now()}
+	l.render(w, sc)
+	l.refuse(w, sc, http.StatusTooManyRequests)
+}
