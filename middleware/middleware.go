@@ -211,8 +211,8 @@ type Limiter struct {
 	slotTTL   time.Duration
 	slotScope [8]byte
 	slotsPol  window.Policy // the pseudo-policy a concurrency refusal is rendered with
-	breaker   *breaker   // nil for the memory store
-	deny      *denyCache // nil for the memory store or when disabled
+	breaker   *breaker      // nil for the memory store
+	deny      *denyCache    // nil for the memory store or when disabled
 	warnedFwd atomic.Bool
 	store     store.Store
 	ownStore  bool
