@@ -142,6 +142,11 @@ type Config struct {
 	// Headers writes the rate-limit headers. Nil means [headers.Lindris].
 	Headers headers.Style
 
+	// PartitionKey sends the IETF style's pk parameter: 8 bytes of the
+	// bucket's keyed hash, so clients can tell their partitions apart while
+	// learning nothing of other clients' keys or addresses. Off by default.
+	PartitionKey bool
+
 	// Envelope renders the body of 429 (and 503) answers. Nil means
 	// [headers.LindrisBody].
 	Envelope headers.Envelope
@@ -220,6 +225,7 @@ type Limiter struct {
 	clientIP  ClientIP
 	hash      keyHasher
 	style     headers.Style
+	partition bool
 	envelope  headers.Envelope
 	onFailure FailurePolicy
 	fallback  *memory.Store // LocalFallback only
@@ -238,6 +244,7 @@ type scratch struct {
 	d    window.Decision
 	buf  []byte
 	cmac cmac // here rather than on the stack: cipher.Block's interface call would make it escape
+	key  store.Key
 }
 
 // New validates cfg, copies it, and returns a Limiter. Every invalid field
@@ -306,6 +313,7 @@ func New(cfg Config) (*Limiter, error) {
 		validate:  cfg.KeyValidator,
 		clientIP:  cfg.ClientIP.clone(),
 		style:     cfg.Headers,
+		partition: cfg.PartitionKey,
 		envelope:  cfg.Envelope,
 		onFailure: cfg.OnStoreError,
 		observe:   cfg.Observer,
@@ -610,6 +618,9 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	}
 	if err == nil {
 		sc.in = headers.Input{Policy: policy, Decision: &sc.d, Now: time.Now(), Cost: ru.cost}
+		if l.partition {
+			sc.in.Partition = string(sc.key[:8])
+		}
 		if !l.render(w, sc) {
 			err = errHookPanic
 		}
@@ -654,7 +665,8 @@ func (l *Limiter) decide(ctx context.Context, ru *rule, id *identity, sc *scratc
 			p, fb = &pp.policy, &pp.fallback
 		}
 	}
-	req := store.Request{Key: l.keyOf(ru, id, sc), Policy: p, Cost: ru.cost}
+	sc.key = l.keyOf(ru, id, sc)
+	req := store.Request{Key: sc.key, Policy: p, Cost: ru.cost}
 	start := time.Now()
 	if l.deny != nil {
 		if d, ok := l.deny.get(req.Key, start); ok {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/ratekit/ratekit/headers"
 	"github.com/ratekit/ratekit/middleware"
 	"github.com/ratekit/ratekit/window"
 )
@@ -269,5 +270,25 @@ func TestForwardingHeaderWarning(t *testing.T) {
 	f.do("192.0.2.69:1", "X-Forwarded-For", "203.0.113.2")
 	if n := strings.Count(f.logs.String(), "no trusted proxy"); n != 1 {
 		t.Errorf("forwarding-header warnings = %d, want 1:\n%s", n, f.logs)
+	}
+}
+
+func TestIETFPartitionKey(t *testing.T) {
+	f := newFixture(t, middleware.Config{Headers: headers.IETF{}, PartitionKey: true})
+	a := f.do("192.0.2.70:1").Header().Get("RateLimit")
+	b := f.do("192.0.2.71:1").Header().Get("RateLimit")
+	a2 := f.do("192.0.2.70:1").Header().Get("RateLimit")
+	pk := func(s string) string {
+		i := strings.Index(s, ";pk=:")
+		if i < 0 {
+			return ""
+		}
+		return s[i+5 : i+5+strings.IndexByte(s[i+5:], ':')]
+	}
+	if pk(a) == "" || pk(a) == pk(b) || pk(a) != pk(a2) {
+		t.Errorf("pk values %q %q %q: want present, per client, stable", pk(a), pk(b), pk(a2))
+	}
+	if strings.Contains(a, "192.0.2.70") {
+		t.Errorf("RateLimit field carries the address: %s", a)
 	}
 }
