@@ -170,7 +170,7 @@ func TestR02EquivalenceMiniredis(t *testing.T) {
 // TestR02EquivalenceRealRedis is TestR02EquivalenceMiniredis against a real
 // redis-server (REDIS_ADDR, default 127.0.0.1:6379).
 func TestR02EquivalenceRealRedis(t *testing.T) {
-	c := realClient(t)
+	c, _ := realClient(t)
 	runEquivalence(t, c, 150)
 }
 

@@ -66,11 +66,11 @@ func instances(t *testing.T, addr string, n int, cfg Config) []*Store {
 // TestR04ThreeInstancesOneKey: 3 instances with their own clients, 1,000
 // concurrent Takes on one key, 60/min + 1000/s: exactly 60 admitted.
 func TestR04ThreeInstancesOneKey(t *testing.T) {
-	c := realClient(t)
+	c, addr := realClient(t)
 	prefix := testPrefix(t, c)
 	// The timeout is generous: 1,000 requests queue for 3 pools of
 	// connections, and this test is about exactness, not latency.
-	stores := instances(t, realAddr(), 3, Config{Prefix: prefix, Timeout: 10 * time.Second})
+	stores := instances(t, addr, 3, Config{Prefix: prefix, Timeout: 10 * time.Second})
 	a, r, f, err := burst(stores, testKey(1), &relaxed, 1000)
 	if a != 60 || r != 940 || f != 0 {
 		t.Errorf("1,000 Takes: admitted %d, rejected %d, failed %d (first error %v); want 60, 940, 0", a, r, f, err)
@@ -82,9 +82,9 @@ func TestR04ThreeInstancesOneKey(t *testing.T) {
 // the default 60/min + 2/s admit exactly 2. Application clock skew cannot
 // reach the script because the store never sends its own time.
 func TestR12ServerClockDecides(t *testing.T) {
-	c := realClient(t)
+	c, addr := realClient(t)
 	prefix := testPrefix(t, c)
-	stores := instances(t, realAddr(), 3, Config{Prefix: prefix, Timeout: 10 * time.Second})
+	stores := instances(t, addr, 3, Config{Prefix: prefix, Timeout: 10 * time.Second})
 	p := window.Default()
 	start := time.Now()
 	a, r, f, err := burst(stores, testKey(1), &p, 1000)
@@ -201,7 +201,7 @@ func TestR22HostileKeys(t *testing.T) {
 				m, mc := newMini(t)
 				c, fastForward = mc, m.FastForward
 			} else {
-				c = realClient(t)
+				c, _ = realClient(t)
 				prefix = testPrefix(t, c)
 			}
 			s := newStore(t, c, Config{Prefix: prefix, Timeout: 5 * time.Second})
@@ -263,7 +263,7 @@ func TestR26KeySpraying(t *testing.T) {
 				if testing.Short() {
 					t.Skip("-short: waits 2 s of real time for keys to expire")
 				}
-				c = realClient(t)
+				c, _ = realClient(t)
 				prefix = testPrefix(t, c)
 			}
 			s := newStore(t, c, Config{Prefix: prefix, Timeout: 5 * time.Second})

@@ -22,16 +22,6 @@ import (
 	"github.com/ratekit/ratekit/store"
 )
 
-// realAddr is the shared redis-server the integration tests use. It is
-// shared with other engineers' tests: use a unique prefix, delete only your
-// own keys, never flush.
-func realAddr() string {
-	if a := os.Getenv("REDIS_ADDR"); a != "" {
-		return a
-	}
-	return "127.0.0.1:6379"
-}
-
 // clientOptions returns the go-redis options the store requires: context
 // deadlines honoured, no retries.
 func clientOptions(addr string) *goredis.Options {
@@ -64,17 +54,29 @@ func skipOrFail(t testing.TB, format string, args ...any) {
 	t.Skipf("SKIPPED, NOT PASSED: %s", msg)
 }
 
-// realClient returns a client for the shared redis-server, skipping (or
-// failing under CI) when it does not answer.
-func realClient(t testing.TB) *goredis.Client {
+// realClient returns a client for a real redis-server and its address:
+// REDIS_ADDR when set (it must answer), else a server already listening on
+// 127.0.0.1:6379, else a private one started for this test. A shared server
+// is shared with other tests: use testPrefix, delete only your own keys,
+// never flush.
+func realClient(t testing.TB) (*goredis.Client, string) {
 	t.Helper()
-	c := newClient(t, realAddr())
+	addr, explicit := os.LookupEnv("REDIS_ADDR")
+	if !explicit {
+		addr = "127.0.0.1:6379"
+	}
+	c := newClient(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		skipOrFail(t, "no redis-server at %s (set REDIS_ADDR): %v", realAddr(), err)
+	err := c.Ping(ctx).Err()
+	switch {
+	case err == nil:
+		return c, addr
+	case explicit:
+		t.Fatalf("REDIS_ADDR=%s does not answer: %v", addr, err)
 	}
-	return c
+	srv := startServer(t)
+	return newClient(t, srv.Addr), srv.Addr
 }
 
 // testPrefix returns a random key prefix and deletes every key under it

@@ -90,7 +90,9 @@ type Store struct {
 // ContextTimeoutEnabled false (Timeout would not bound a decision) or
 // MaxRetries left at its default of 3 retries (a decision sent, applied, and lost on the way back
 // would be sent again and counted twice); set MaxRetries to -1. All
-// problems are reported at once.
+// problems are reported at once. A ClusterClient also re-sends after a
+// network error up to MaxRedirects times; docs/redis.md weighs setting
+// that to -1 too.
 func New(client Scripter, cfg Config) (*Store, error) {
 	var errs []error
 	if client == nil {
