@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ratekit/ratekit/metrics"
 	"github.com/ratekit/ratekit/middleware"
 	"github.com/ratekit/ratekit/store/memory"
 )
@@ -45,47 +48,7 @@ func addrs(n int) []string {
 // (exact), and the Lindris headers (and the 429 body when rejected).
 func BenchmarkHandler(b *testing.B) {
 	run := func(b *testing.B, now func() time.Time, nkeys int, parallel bool) {
-		s, err := memory.New(memory.Config{Now: now})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
-		lim, err := middleware.New(middleware.Config{Store: s})
-		if err != nil {
-			b.Fatal(err)
-		}
-		h := lim.Handler(noop)
-		peers := addrs(nkeys)
-		serve := func(r *http.Request, w *discardWriter, i int) {
-			r.RemoteAddr = peers[i]
-			clear(w.h)
-			h.ServeHTTP(w, r)
-		}
-		b.ReportAllocs()
-		if !parallel {
-			r := httptest.NewRequest("GET", "/v1/people", nil)
-			w := &discardWriter{h: http.Header{}}
-			i := 0
-			for b.Loop() {
-				serve(r, w, i)
-				if i++; i == nkeys {
-					i = 0
-				}
-			}
-			return
-		}
-		var next atomic.Int64
-		b.RunParallel(func(pb *testing.PB) {
-			r := httptest.NewRequest("GET", "/v1/people", nil)
-			w := &discardWriter{h: http.Header{}}
-			i := int(next.Add(7919)) % nkeys
-			for pb.Next() {
-				serve(r, w, i)
-				if i++; i == nkeys {
-					i = 0
-				}
-			}
-		})
+		benchHandler(b, now, nkeys, parallel, nil)
 	}
 	b.Run("admitted/keys=1/serial", func(b *testing.B) { run(b, clockEvery(time.Second), 1, false) })
 	b.Run("admitted/keys=1/parallel", func(b *testing.B) { run(b, clockEvery(time.Second), 1, true) })
@@ -93,4 +56,69 @@ func BenchmarkHandler(b *testing.B) {
 	b.Run("mission/keys=1000000/serial", func(b *testing.B) { run(b, clockEvery(time.Microsecond), 1_000_000, false) })
 	b.Run("rejected/keys=1/serial", func(b *testing.B) { run(b, func() time.Time { return time.UnixMilli(1) }, 1, false) })
 	b.Run("rejected/keys=1/parallel", func(b *testing.B) { run(b, func() time.Time { return time.UnixMilli(1) }, 1, true) })
+}
+
+// BenchmarkHandlerMetrics measures what the Prometheus collector adds to a
+// request: the same admitted and rejected requests with and without it.
+func BenchmarkHandlerMetrics(b *testing.B) {
+	for _, withMetrics := range []bool{false, true} {
+		name := "collector=off"
+		var obs middleware.Observer
+		if withMetrics {
+			name = "collector=on"
+			col := metrics.New(metrics.Config{Store: "memory"})
+			prometheus.NewRegistry().MustRegister(col)
+			obs = col
+		}
+		b.Run(name+"/admitted/parallel", func(b *testing.B) { benchHandler(b, clockEvery(time.Second), 1, true, obs) })
+		b.Run(name+"/rejected/parallel", func(b *testing.B) {
+			benchHandler(b, func() time.Time { return time.UnixMilli(1) }, 1, true, obs)
+		})
+	}
+}
+
+// benchHandler serves requests from nkeys client addresses through a limiter
+// on a memory store whose clock is now, reporting allocations.
+func benchHandler(b *testing.B, now func() time.Time, nkeys int, parallel bool, obs middleware.Observer) {
+	s, err := memory.New(memory.Config{Now: now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	lim, err := middleware.New(middleware.Config{Store: s, Observer: obs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := lim.Handler(noop)
+	peers := addrs(nkeys)
+	serve := func(r *http.Request, w *discardWriter, i int) {
+		r.RemoteAddr = peers[i]
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+	b.ReportAllocs()
+	if !parallel {
+		r := httptest.NewRequest("GET", "/v1/people", nil)
+		w := &discardWriter{h: http.Header{}}
+		i := 0
+		for b.Loop() {
+			serve(r, w, i)
+			if i++; i == nkeys {
+				i = 0
+			}
+		}
+		return
+	}
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		r := httptest.NewRequest("GET", "/v1/people", nil)
+		w := &discardWriter{h: http.Header{}}
+		i := int(next.Add(7919)) % nkeys
+		for pb.Next() {
+			serve(r, w, i)
+			if i++; i == nkeys {
+				i = 0
+			}
+		}
+	})
 }
