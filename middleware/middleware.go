@@ -230,6 +230,7 @@ type Limiter struct {
 	onFailure FailurePolicy
 	fallback  *memory.Store // LocalFallback only
 	observe   Observer
+	timed     bool // an Observer wants decision durations
 	classify  store.ErrorClassifier // nil when the store cannot classify errors
 	fbActive  atomic.Bool           // the last decision came from the fallback
 	log       *slog.Logger
@@ -245,6 +246,7 @@ type scratch struct {
 	buf  []byte
 	cmac cmac // here rather than on the stack: cipher.Block's interface call would make it escape
 	key  store.Key
+	now  time.Time // the one wall-clock read of the request
 }
 
 // New validates cfg, copies it, and returns a Limiter. Every invalid field
@@ -322,6 +324,7 @@ func New(cfg Config) (*Limiter, error) {
 	if l.observe == nil {
 		l.observe = nopObserver{}
 	}
+	l.timed = cfg.Observer != nil
 	secret := cfg.HashKey
 	if len(secret) == 0 {
 		secret = make([]byte, 32)
@@ -617,7 +620,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		l.observe.ObserveStoreError("panic")
 	}
 	if err == nil {
-		sc.in = headers.Input{Policy: policy, Decision: &sc.d, Now: time.Now(), Cost: ru.cost}
+		sc.in = headers.Input{Policy: policy, Decision: &sc.d, Now: sc.now, Cost: ru.cost}
 		if l.partition {
 			sc.in.Partition = string(sc.key[:8])
 		}
@@ -667,7 +670,8 @@ func (l *Limiter) decide(ctx context.Context, ru *rule, id *identity, sc *scratc
 	}
 	sc.key = l.keyOf(ru, id, sc)
 	req := store.Request{Key: sc.key, Policy: p, Cost: ru.cost}
-	start := time.Now()
+	sc.now = time.Now()
+	start := sc.now
 	if l.deny != nil {
 		if d, ok := l.deny.get(req.Key, start); ok {
 			sc.d = d
@@ -681,7 +685,9 @@ func (l *Limiter) decide(ctx context.Context, ru *rule, id *identity, sc *scratc
 	}
 	if closed {
 		sc.d, err = l.store.Take(ctx, req)
-		l.observe.ObserveDecision(time.Since(start))
+		if l.timed {
+			l.observe.ObserveDecision(time.Since(start))
+		}
 	} else {
 		err = errBreakerOpen
 	}
