@@ -249,25 +249,34 @@ func (s *Store) run(ctx context.Context, key store.Key, p *window.Policy, cost i
 			cmd = s.script.Run(ctx, s.client, keys, args...)
 		}
 	}
-	vals, err := cmd.Int64Slice()
+	reply, err := cmd.Result()
 	if err != nil {
 		return window.Decision{}, fmt.Errorf("store/redis: %w", err)
 	}
+	// Read the reply in place rather than through Int64Slice, which would
+	// copy it into a new slice.
+	vals, ok := reply.([]any)
 	n := len(p.Windows)
-	if len(vals) != 3+2*n {
-		return window.Decision{}, fmt.Errorf("store/redis: script returned %d values, want %d: %w", len(vals), 3+2*n, errBadReply)
+	if !ok || len(vals) != 3+2*n {
+		return window.Decision{}, fmt.Errorf("store/redis: script reply %T of %d values, want %d: %w", reply, len(vals), 3+2*n, errBadReply)
 	}
+	for _, v := range vals {
+		if _, ok := v.(int64); !ok {
+			return window.Decision{}, fmt.Errorf("store/redis: script reply holds %T, want integers: %w", v, errBadReply)
+		}
+	}
+	at := func(i int) int64 { return vals[i].(int64) }
 	d := window.Decision{
-		Allowed:    vals[0] == 1,
-		Limiting:   int(vals[1]),
-		RetryAfter: time.Duration(vals[2]) * time.Millisecond,
+		Allowed:    at(0) == 1,
+		Limiting:   int(at(1)),
+		RetryAfter: time.Duration(at(2)) * time.Millisecond,
 		N:          n,
 	}
 	for i, w := range p.Windows {
 		d.Windows[i] = window.State{
 			Limit:     w.Limit,
-			Remaining: int(vals[3+2*i]),
-			Reset:     time.Duration(vals[4+2*i]) * time.Millisecond,
+			Remaining: int(at(3 + 2*i)),
+			Reset:     time.Duration(at(4+2*i)) * time.Millisecond,
 		}
 	}
 	return d, nil
