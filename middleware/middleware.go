@@ -679,11 +679,11 @@ func (l *Limiter) decide(ctx context.Context, ru *rule, id *identity, sc *scratc
 			return p, false, nil
 		}
 	}
-	probe, closed := false, true
+	probe, called := false, true
 	if l.breaker != nil {
-		probe, closed = l.breaker.allow()
+		probe, called = l.breaker.allow()
 	}
-	if closed {
+	if called {
 		sc.d, err = l.store.Take(ctx, req)
 		if l.timed {
 			l.observe.ObserveDecision(time.Since(start))
@@ -701,7 +701,7 @@ func (l *Limiter) decide(ctx context.Context, ru *rule, id *identity, sc *scratc
 		}
 		l.noteFallback(false)
 		return p, false, nil
-	case closed && l.breaker != nil && !errors.Is(err, context.Canceled):
+	case called && l.breaker != nil && !errors.Is(err, context.Canceled):
 		// A client that went away says nothing about the store; a probe
 		// cancelled that way is replaced after the cooldown.
 		l.breaker.failure(probe)
