@@ -189,3 +189,32 @@ func TestR14HugeValuesEquivalence(t *testing.T) {
 			MaxCost: 1 << 30, JumpEvery: 15, MaxJump: 48 * time.Hour, PeekEvery: 10}
 	})
 }
+
+// TestLogPolicySwitch: one key used alternately with a policy whose
+// longest window fits 16-bit instants and one that needs 32-bit instants
+// (the store re-encodes the state, as window.Log re-lays its ring). The
+// store contract asks for one policy per key; this checks the state stays
+// exact anyway for the log.
+func TestLogPolicySwitch(t *testing.T) {
+	_, c := newMini(t)
+	var now time.Time
+	s := newStore(t, c, Config{Timeout: 5 * time.Second, Now: func() time.Time { return now }})
+	narrow := window.Policy{Windows: []window.Window{{Length: 60 * time.Second, Limit: 30}, {Length: time.Second, Limit: 3}}}
+	wide := window.Policy{Windows: []window.Window{{Length: 90 * time.Second, Limit: 40}, {Length: time.Second, Limit: 3}}}
+	var ref window.Log
+	ops := model.Stream(7, model.StreamConfig{Ops: 400, Keys: 1, MaxGap: 700 * time.Millisecond, MaxCost: 2, JumpEvery: 40, MaxJump: 20 * time.Second})
+	for i, op := range ops {
+		p := &narrow
+		if (i/25)%2 == 1 {
+			p = &wide
+		}
+		now = t0.Add(op.At)
+		got, err := s.Take(context.Background(), store.Request{Key: testKey(1), Policy: p, Cost: op.Cost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := diff(got, ref.TakeAt(now, p, op.Cost)); d != "" {
+			t.Fatalf("op %d (%+v): %s", i, op, d)
+		}
+	}
+}
