@@ -230,7 +230,7 @@ type Limiter struct {
 	onFailure FailurePolicy
 	fallback  *memory.Store // LocalFallback only
 	observe   Observer
-	timed     bool // an Observer wants decision durations
+	timed     bool                  // an Observer wants decision durations
 	classify  store.ErrorClassifier // nil when the store cannot classify errors
 	fbActive  atomic.Bool           // the last decision came from the fallback
 	log       *slog.Logger
