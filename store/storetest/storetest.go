@@ -35,9 +35,30 @@ var Start = time.UnixMilli(1_700_000_000_000)
 // Under -short the model comparison uses 500 streams instead of 10,000.
 func Run(t *testing.T, newStore NewStore) {
 	t.Helper()
+	RunOptions(t, Options{}, newStore)
+}
+
+// Options sizes the suite.
+type Options struct {
+	// Streams is the number of random streams per policy in the model
+	// comparison. Zero means 10,000, or 500 under -short. A store behind a
+	// network round trip (Redis) may choose fewer to stay within go test's
+	// timeout; every stream is still compared exactly.
+	Streams int
+}
+
+// RunOptions is [Run] with the suite sized by o.
+func RunOptions(t *testing.T, o Options, newStore NewStore) {
+	t.Helper()
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	s := &suite{newStore: newStore, salt: salt}
+	s := &suite{newStore: newStore, salt: salt, streams: o.Streams}
+	if s.streams <= 0 {
+		s.streams = 10000
+		if testing.Short() {
+			s.streams = 500
+		}
+	}
 	t.Run("R01ModelEquivalence", s.modelEquivalence)
 	t.Run("CounterEquivalence", s.counterEquivalence)
 	t.Run("R03Concurrency", s.concurrency)
@@ -56,6 +77,7 @@ func Run(t *testing.T, newStore NewStore) {
 type suite struct {
 	newStore NewStore
 	salt     []byte
+	streams  int // per policy in the model comparison
 }
 
 // open returns a store on a fresh clock, closed when the test ends.
@@ -114,13 +136,6 @@ var policies = []struct {
 	{"wide", window.Policy{Windows: []window.Window{{Length: 90 * time.Second, Limit: 20}, {Length: 5 * time.Second, Limit: 4}}}},
 }
 
-func streams() int {
-	if testing.Short() {
-		return 500
-	}
-	return 10000
-}
-
 // modelEquivalence is catalogue test 1 (and, across stores, test 2): seeded
 // random streams of 1–5 keys, gaps of 0–1500 ms, costs up to 3 and clock
 // jumps of up to ±2 minutes give the model's decisions exactly.
@@ -131,7 +146,7 @@ func (s *suite) modelEquivalence(t *testing.T) {
 			p := pc.p
 			admin, _ := st.(store.Admin)
 			mismatches := 0
-			for seed := uint64(1); seed <= uint64(streams()); seed++ {
+			for seed := uint64(1); seed <= uint64(s.streams); seed++ {
 				cfg := model.StreamConfig{Ops: 40, Keys: 1 + int(seed%5), MaxGap: 1500 * time.Millisecond,
 					MaxCost: 1 + int(seed%3), JumpEvery: 20, MaxJump: 2 * time.Minute}
 				if admin != nil {
@@ -163,7 +178,7 @@ func (s *suite) modelEquivalence(t *testing.T) {
 				}
 			}
 			if mismatches > 0 {
-				t.Errorf("%d of %d streams mismatched the model", mismatches, streams())
+				t.Errorf("%d of %d streams mismatched the model", mismatches, s.streams)
 			}
 		})
 	}
@@ -174,7 +189,7 @@ func (s *suite) modelEquivalence(t *testing.T) {
 func (s *suite) counterEquivalence(t *testing.T) {
 	st, clk := s.open(t)
 	p := window.Policy{Algorithm: window.SlidingCounter, Windows: []window.Window{{Length: 10 * time.Second, Limit: 9}, {Length: time.Second, Limit: 3}}}
-	n := streams() / 10
+	n := max(s.streams/10, 1)
 	for seed := uint64(1); seed <= uint64(n); seed++ {
 		refs := make([]window.Counter, 3)
 		for i, op := range model.Stream(seed, model.StreamConfig{Ops: 40, Keys: 3, MaxGap: 1500 * time.Millisecond, MaxCost: 2, JumpEvery: 30, MaxJump: time.Minute}) {
