@@ -10,6 +10,7 @@ import (
 
 	"github.com/ratekit/ratekit/internal/model"
 	"github.com/ratekit/ratekit/store"
+	"github.com/ratekit/ratekit/store/storetest"
 	"github.com/ratekit/ratekit/window"
 )
 
@@ -53,18 +54,7 @@ func seeds(def int) []uint64 {
 }
 
 // diff describes the first difference between two decisions, or "".
-func diff(got, want window.Decision) string {
-	if got.Allowed != want.Allowed || got.Limiting != want.Limiting || got.RetryAfter != want.RetryAfter || got.N != want.N {
-		return fmt.Sprintf("got allowed=%v limiting=%d retry=%v n=%d, want allowed=%v limiting=%d retry=%v n=%d",
-			got.Allowed, got.Limiting, got.RetryAfter, got.N, want.Allowed, want.Limiting, want.RetryAfter, want.N)
-	}
-	for i := range got.N {
-		if got.Windows[i] != want.Windows[i] {
-			return fmt.Sprintf("window %d: got %+v, want %+v", i, got.Windows[i], want.Windows[i])
-		}
-	}
-	return ""
-}
+var diff = storetest.Diff
 
 // reference is the in-process answer for one key: window.Log and the
 // brute-force model for SlidingLog, window.Counter for SlidingCounter.
