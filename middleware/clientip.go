@@ -162,14 +162,25 @@ func (c *ClientIP) clone() ClientIP {
 // IPv6 /IPv6Prefix, masked. It never panics and, for an untrusted peer,
 // never allocates.
 func (c *ClientIP) resolve(r *http.Request) netip.Prefix {
-	peer, ok := parseNode(r.RemoteAddr)
+	a, ok := c.address(r)
 	if !ok {
 		return unknownPeer()
 	}
-	if !c.trusted(peer) {
-		return c.bucket(peer)
+	return c.bucket(a)
+}
+
+// address returns the client address of r before bucketing (unmapped, no
+// zone), and false when RemoteAddr is not an address. Exemption lists are
+// matched against it, never against the masked bucket.
+func (c *ClientIP) address(r *http.Request) (netip.Addr, bool) {
+	peer, ok := parseNode(r.RemoteAddr)
+	if !ok {
+		return netip.Addr{}, false
 	}
-	return c.bucket(c.forwardedClient(r.Header, peer))
+	if !c.trusted(peer) {
+		return peer, true
+	}
+	return c.forwardedClient(r.Header, peer), true
 }
 
 // trusted reports whether a, already unmapped and without zone, is in

@@ -274,8 +274,11 @@ func New(cfg Config) (*Limiter, error) {
 		}
 	}
 	for i, p := range cfg.ExemptIPs {
-		if !p.IsValid() {
+		switch {
+		case !p.IsValid():
 			errs = append(errs, fmt.Errorf("%w: ExemptIPs %d: invalid prefix", ErrInvalidConfig, i))
+		case p.Addr().Is4In6():
+			errs = append(errs, fmt.Errorf("%w: ExemptIPs %d: %s is IPv4-mapped, write it as an IPv4 prefix", ErrInvalidConfig, i, p))
 		}
 	}
 	if err := cfg.Breaker.validate(); err != nil {
@@ -486,12 +489,17 @@ func (l *Limiter) identify(r *http.Request, sc *scratch) (id identity, ok bool) 
 		}
 	}
 	if !id.keyed || len(l.exemptIPs) > 0 {
-		id.ip = l.clientIP.resolve(r)
+		a, ok := l.clientIP.address(r)
+		if ok {
+			id.ip = l.clientIP.bucket(a)
+		} else {
+			id.ip = unknownPeer()
+		}
 		l.warnForwarding(r)
-	}
-	for _, p := range l.exemptIPs {
-		if p.Contains(id.ip.Addr()) {
-			id.exempt = true
+		for _, p := range l.exemptIPs {
+			if ok && p.Contains(a) {
+				id.exempt = true
+			}
 		}
 	}
 	return id, true

@@ -3,6 +3,7 @@ package middleware
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -29,7 +30,8 @@ type Rule struct {
 	// route.
 	Routes []string
 	// Methods are HTTP methods ("GET", "POST", ...). Empty means every
-	// method.
+	// method. GET also covers HEAD, which routers answer with the GET
+	// handler.
 	Methods []string
 	// Policy is the rule's windows. The zero value means [Config.Policy]
 	// (or the client's plan, see [Config.Plans]).
@@ -141,7 +143,11 @@ func compileRules(rules []Rule, def window.Policy, instances int) (ruleTable, []
 	match := func(route string, method int) *rule {
 		for i, r := range rules {
 			routeOK := len(r.Routes) == 0 || slices.Contains(r.Routes, route)
-			methodOK := len(r.Methods) == 0 || slices.ContainsFunc(r.Methods, func(m string) bool { return methodIndex(m) == method })
+			// A rule for GET also covers HEAD, which routers serve with the
+			// GET handler: otherwise HEAD would be a way around the rule.
+			methodOK := len(r.Methods) == 0 || slices.ContainsFunc(r.Methods, func(m string) bool {
+				return methodIndex(m) == method || (m == http.MethodGet && methods[method] == http.MethodHead)
+			})
 			if routeOK && methodOK {
 				return compiled[i+1]
 			}

@@ -1,0 +1,112 @@
+package middleware_test
+
+import (
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	chimw "github.com/go-chi/chi/v5/middleware"
+
+	"github.com/ratekit/ratekit/middleware"
+	"github.com/ratekit/ratekit/window"
+)
+
+var twoPerMinute = window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 2}}}
+
+// TestChiRewritesCannotBypass: chi middlewares that rewrite the routed path
+// or method (StripSlashes, CleanPath, GetHead), before or after the
+// limiter, cannot take a request past its route's limit.
+func TestChiRewritesCannotBypass(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, target string
+		rewrite              func(http.Handler) http.Handler
+	}{
+		{"StripSlashes", "GET", "/v1/people/", chimw.StripSlashes},
+		{"CleanPath", "GET", "/v1//people", chimw.CleanPath},
+		{"GetHead", "HEAD", "/v1/people", chimw.GetHead},
+	} {
+		for _, before := range []bool{true, false} {
+			name := tc.name + "/after-limiter"
+			if before {
+				name = tc.name + "/before-limiter"
+			}
+			t.Run(name, func(t *testing.T) {
+				f := newFixture(t, middleware.Config{Policy: twoPerMinute})
+				r := chi.NewRouter()
+				if before {
+					r.Use(tc.rewrite, f.lim.Handler)
+				} else {
+					r.Use(f.lim.Handler, tc.rewrite)
+				}
+				r.Get("/v1/people", ok)
+				passed := 0
+				for range 10 {
+					if w := send(r, tc.method, tc.target, "192.0.2.100:1"); w.Code == 200 {
+						passed++
+					}
+				}
+				if passed != 2 {
+					t.Errorf("%s %s: %d of 10 passed, want 2", tc.method, tc.target, passed)
+				}
+			})
+		}
+	}
+}
+
+// TestExemptIPsMatchTheAddress: exemptions are matched against the client
+// address, not its (masked) IPv6 bucket.
+func TestExemptIPsMatchTheAddress(t *testing.T) {
+	f := newFixture(t, middleware.Config{Policy: twoPerMinute, ExemptIPs: []netip.Prefix{
+		netip.MustParsePrefix("2001:db8::/120"), netip.MustParsePrefix("2001:db9::5/128")}})
+	count := func(peer string) int {
+		passed := 0
+		for range 5 {
+			if f.do(peer).Code == 200 {
+				passed++
+			}
+		}
+		return passed
+	}
+	if n := count("[2001:db8::dead:beef]:1"); n != 2 {
+		t.Errorf("address outside the exempt /120 but in its /64: %d of 5 passed, want 2", n)
+	}
+	if n := count("[2001:db9::5]:1"); n != 5 {
+		t.Errorf("exactly exempt address: %d of 5 passed, want 5", n)
+	}
+	if _, err := middleware.New(middleware.Config{ExemptIPs: []netip.Prefix{netip.MustParsePrefix("::ffff:10.0.0.0/104")}}); err == nil {
+		t.Error("an IPv4-mapped exempt prefix was accepted")
+	}
+}
+
+// TestHEADCountsUnderGETRule: HEAD is served by the GET handler, so a rule
+// for GET limits it too, in the same bucket.
+func TestHEADCountsUnderGETRule(t *testing.T) {
+	mux := http.NewServeMux()
+	f := newFixture(t, middleware.Config{Router: mux, Rules: []middleware.Rule{
+		{Routes: []string{"/search"}, Methods: []string{"GET"}, Policy: window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 1}}}}}})
+	mux.Handle("GET /search", ok)
+	h := f.lim.Handler(mux)
+	if c := send(h, "GET", "/search", "192.0.2.101:1").Code; c != 200 {
+		t.Fatalf("GET: %d", c)
+	}
+	if c := send(h, "HEAD", "/search", "192.0.2.101:1").Code; c != 429 {
+		t.Errorf("HEAD after the GET used the rule's 1/min: %d, want 429", c)
+	}
+}
+
+// TestRouterWinsOverOuterPattern: a limiter given Config.Router and mounted
+// under an outer ServeMux prefix uses its own router's patterns.
+func TestRouterWinsOverOuterPattern(t *testing.T) {
+	inner := http.NewServeMux()
+	f := newFixture(t, middleware.Config{Router: inner, Rules: []middleware.Rule{
+		{Routes: []string{"/people"}, Methods: []string{"POST"}, Policy: window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 1}}}}}})
+	inner.Handle("POST /people", ok)
+	outer := http.NewServeMux()
+	outer.Handle("/api/", http.StripPrefix("/api", f.lim.Handler(inner)))
+	send(outer, "POST", "/api/people", "192.0.2.102:1")
+	if c := send(outer, "POST", "/api/people", "192.0.2.102:1").Code; c != 429 {
+		t.Errorf("second POST under the inner rule's 1/min: %d, want 429", c)
+	}
+}
