@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -9,6 +10,23 @@ import (
 	"github.com/ratekit/ratekit/store"
 	"github.com/ratekit/ratekit/window"
 )
+
+// slotsUsable reports whether a concurrency slot should be asked for at
+// all: not while the circuit breaker keeps the shared store from being
+// called (the failure policy will answer), and not for a bucket the deny
+// cache is about to refuse (that costs no round trip, so neither should
+// the slot).
+func (l *Limiter) slotsUsable(sc *scratch) bool {
+	if l.breaker != nil && l.breaker.state() == breakerOpen {
+		return false
+	}
+	if l.deny != nil {
+		if _, denied := l.deny.get(sc.key, sc.now); denied {
+			return false
+		}
+	}
+	return true
+}
 
 // acquire takes a concurrency slot for id. refused means the client has
 // Concurrency requests in flight already. A store failure neither refuses
@@ -30,6 +48,9 @@ func (l *Limiter) acquire(ctx context.Context, id *identity, sc *scratch) (lease
 	}
 	lease, held, err := l.slots.Acquire(ctx, c.sum(), l.slotLimit, l.slotTTL)
 	if err != nil {
+		if l.breaker != nil && !errors.Is(err, context.Canceled) {
+			l.breaker.failure(false)
+		}
 		l.observe.ObserveStoreError(l.errorKind(err))
 		l.logFailure(err)
 		return lease, false, false

@@ -603,9 +603,15 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		next.ServeHTTP(w, r)
 		return
 	}
+	var policy, fallback *window.Policy
+	if ok {
+		policy, fallback = l.policies(ru, &id)
+		sc.key = l.keyOf(ru, &id, sc)
+		sc.now = time.Now()
+	}
 	var lease store.Lease
 	held := false
-	if ok && l.slots != nil {
+	if ok && l.slots != nil && l.slotsUsable(sc) {
 		var refused bool
 		lease, held, refused = l.acquire(r.Context(), &id, sc)
 		if refused {
@@ -619,11 +625,10 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		// Released when the handler returns, however it returns.
 		defer l.release(r.Context(), lease)
 	}
-	var policy *window.Policy
 	var degraded bool
 	err := errHookPanic
 	if ok {
-		policy, degraded, err = l.decide(r.Context(), ru, &id, sc)
+		policy, degraded, err = l.decide(r.Context(), ru.cost, policy, fallback, sc)
 	} else {
 		l.observe.ObserveStoreError("panic")
 	}
@@ -665,20 +670,23 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	next.ServeHTTP(w, r)
 }
 
-// decide takes the decision for id under rule ru into sc.d and returns the
+// policies returns the policy id is decided against under ru, and its
+// LocalFallback share: the client's plan replaces the default policy.
+func (l *Limiter) policies(ru *rule, id *identity) (p, fallback *window.Policy) {
+	if ru.planned && id.plan != "" {
+		if pp, ok := l.plans[id.plan]; ok {
+			return &pp.policy, &pp.fallback
+		}
+	}
+	return &ru.policy, &ru.fallback
+}
+
+// decide takes the decision for the bucket sc.key into sc.d and returns the
 // policy it was taken against. With LocalFallback, a failing store is
 // replaced by the local limiter and degraded is true. An error means no
 // decision: the failure policy answers.
-func (l *Limiter) decide(ctx context.Context, ru *rule, id *identity, sc *scratch) (p *window.Policy, degraded bool, err error) {
-	p, fb := &ru.policy, &ru.fallback
-	if ru.planned && id.plan != "" {
-		if pp, ok := l.plans[id.plan]; ok {
-			p, fb = &pp.policy, &pp.fallback
-		}
-	}
-	sc.key = l.keyOf(ru, id, sc)
-	req := store.Request{Key: sc.key, Policy: p, Cost: ru.cost}
-	sc.now = time.Now()
+func (l *Limiter) decide(ctx context.Context, cost int, p, fb *window.Policy, sc *scratch) (*window.Policy, bool, error) {
+	req := store.Request{Key: sc.key, Policy: p, Cost: cost}
 	start := sc.now
 	if l.deny != nil {
 		if d, ok := l.deny.get(req.Key, start); ok {
@@ -687,6 +695,7 @@ func (l *Limiter) decide(ctx context.Context, ru *rule, id *identity, sc *scratc
 			return p, false, nil
 		}
 	}
+	var err error
 	probe, called := false, true
 	if l.breaker != nil {
 		probe, called = l.breaker.allow()

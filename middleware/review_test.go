@@ -1,8 +1,12 @@
 package middleware_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +14,8 @@ import (
 	chimw "github.com/go-chi/chi/v5/middleware"
 
 	"github.com/ratekit/ratekit/middleware"
+	"github.com/ratekit/ratekit/store"
+	"github.com/ratekit/ratekit/store/memory"
 	"github.com/ratekit/ratekit/window"
 )
 
@@ -108,5 +114,58 @@ func TestRouterWinsOverOuterPattern(t *testing.T) {
 	send(outer, "POST", "/api/people", "192.0.2.102:1")
 	if c := send(outer, "POST", "/api/people", "192.0.2.102:1").Code; c != 429 {
 		t.Errorf("second POST under the inner rule's 1/min: %d, want 429", c)
+	}
+}
+
+// slotStore is a memory store that counts slot and decision calls and can
+// fail them all.
+type slotStore struct {
+	*memory.Store
+	acquires, takes atomic.Int64
+	down            atomic.Bool
+}
+
+func (s *slotStore) Take(ctx context.Context, req store.Request) (window.Decision, error) {
+	s.takes.Add(1)
+	if s.down.Load() {
+		return window.Decision{}, errors.New("i/o timeout")
+	}
+	return s.Store.Take(ctx, req)
+}
+
+func (s *slotStore) Acquire(ctx context.Context, k store.Key, limit int, ttl time.Duration) (store.Lease, bool, error) {
+	s.acquires.Add(1)
+	if s.down.Load() {
+		return store.Lease{}, false, errors.New("i/o timeout")
+	}
+	return s.Store.Acquire(ctx, k, limit, ttl)
+}
+
+// TestConcurrencyRespectsBreakerAndDenyCache: with the breaker open no slot
+// is asked for, and a client the deny cache refuses costs no slot calls.
+func TestConcurrencyRespectsBreakerAndDenyCache(t *testing.T) {
+	ss := &slotStore{Store: newFixture(t, middleware.Config{}).store}
+	f := newFixture(t, middleware.Config{Store: ss, HashKey: []byte("k"), Concurrency: 3,
+		Breaker: middleware.Breaker{Failures: 4, Cooldown: time.Hour}})
+	for range 3 {
+		f.do("192.0.2.110:1")
+	}
+	acquires := ss.acquires.Load()
+	for range 20 {
+		if c := f.do("192.0.2.110:1").Code; c != 429 {
+			t.Fatalf("hammering client: %d, want 429", c)
+		}
+	}
+	if got := ss.acquires.Load() - acquires; got != 0 {
+		t.Errorf("%d slot calls for 20 requests the deny cache refused, want 0", got)
+	}
+	ss.down.Store(true)
+	for i := range 50 {
+		if c := f.do(fmt.Sprintf("192.0.2.%d:2", i)).Code; c != 200 {
+			t.Fatalf("fail-open request %d: %d", i, c)
+		}
+	}
+	if got := ss.acquires.Load() - acquires; got > 4 {
+		t.Errorf("%d slot calls for 50 requests with the store down and the breaker opening after 4 failures, want at most 4", got)
 	}
 }
