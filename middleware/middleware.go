@@ -300,6 +300,17 @@ func New(cfg Config) (*Limiter, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	for _, r := range all {
+		if !r.planned || r.exempt {
+			continue
+		}
+		for name, p := range cfg.Plans {
+			if r.cost > p.MinLimit() {
+				errs = append(errs, fmt.Errorf("%w: rule %s: cost %d above plan %q's smallest limit %d, its clients could never pass",
+					ErrInvalidConfig, r.name, r.cost, name, p.MinLimit()))
+			}
+		}
+	}
 	if _, isMemory := cfg.Store.(*memory.Store); cfg.Store != nil && !isMemory && len(cfg.HashKey) == 0 {
 		errs = append(errs, fmt.Errorf("%w: HashKey is required with a shared store, so that every instance derives the same keys", ErrInvalidConfig))
 	}
@@ -334,8 +345,14 @@ func New(cfg Config) (*Limiter, error) {
 		rand.Read(secret)
 	}
 	l.hash = newKeyHasher(secret)
+	maxCost := 1 // of the rules a plan can apply to
+	for _, r := range l.all {
+		if r.planned {
+			maxCost = max(maxCost, r.cost)
+		}
+	}
 	for name, p := range cfg.Plans {
-		l.plans[name] = &planPolicies{policy: clonePolicy(p), fallback: dividePolicy(p, cfg.FallbackInstances)}
+		l.plans[name] = &planPolicies{policy: clonePolicy(p), fallback: dividePolicy(p, cfg.FallbackInstances, maxCost)}
 	}
 	if l.store == nil {
 		s, err := memory.New(memory.Config{})
@@ -423,12 +440,14 @@ func scopeOf(name string) [8]byte {
 	return [8]byte(sum[:8])
 }
 
-// dividePolicy returns p with every limit divided by n (at least 1).
-func dividePolicy(p window.Policy, n int) window.Policy {
+// dividePolicy returns p with every limit divided by n, but never below
+// floor (the largest cost a request under p may have, so that the fallback
+// can still admit it).
+func dividePolicy(p window.Policy, n, floor int) window.Policy {
 	p = clonePolicy(p)
 	if n > 1 {
 		for i := range p.Windows {
-			p.Windows[i].Limit = max(p.Windows[i].Limit/n, 1)
+			p.Windows[i].Limit = max(p.Windows[i].Limit/n, floor, 1)
 		}
 	}
 	return p

@@ -169,3 +169,25 @@ func TestConcurrencyRespectsBreakerAndDenyCache(t *testing.T) {
 		t.Errorf("%d slot calls for 50 requests with the store down and the breaker opening after 4 failures, want at most 4", got)
 	}
 }
+
+func TestCostAgainstPlansAndFallback(t *testing.T) {
+	bulk := middleware.Rule{Name: "bulk", Routes: []string{"/bulk"}, Cost: 10}
+	small := map[string]window.Policy{"trial": {Windows: []window.Window{{Length: time.Minute, Limit: 5}}}}
+	if _, err := middleware.New(middleware.Config{Rules: []middleware.Rule{bulk}, Plans: small}); !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Errorf("cost 10 under a plan with limit 5: error %v, want ErrInvalidConfig", err)
+	}
+	shared := []middleware.Rule{{Name: "write", Routes: []string{"/a"}, Cost: 1}, {Name: "write", Routes: []string{"/b"}, Cost: 10,
+		Policy: window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 60}}}}}
+	if _, err := middleware.New(middleware.Config{Rules: shared}); !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Errorf("same-named rules with different costs: error %v, want ErrInvalidConfig", err)
+	}
+	// While the store is down, the divided fallback limit never drops below
+	// the rule's cost: 20/4 would be 5, below cost 10.
+	sw := &switchableStore{Store: newFixture(t, middleware.Config{}).store}
+	sw.down.Store(true)
+	f := newFixture(t, middleware.Config{Store: sw, HashKey: []byte("k"), OnStoreError: middleware.LocalFallback, FallbackInstances: 4,
+		Rules: []middleware.Rule{{Cost: 10, Policy: window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 20}}}}}})
+	if w := f.do("192.0.2.120:1"); w.Code != 200 || w.Header().Get("X-RateLimit-Degraded") != "true" {
+		t.Errorf("cost-10 request on the fallback: %d, want 200 degraded", w.Code)
+	}
+}

@@ -19,7 +19,8 @@ import (
 // Name share one set of buckets (a "write" tier over several routes).
 type Rule struct {
 	// Name identifies the rule in logs and scopes its buckets; rules with
-	// the same Name share counters (and must have the same Policy). Empty
+	// the same Name share counters (and must have the same Policy and
+	// Cost). Empty
 	// means a name derived from Methods and Routes.
 	Name string
 	// Routes are route patterns as the router registered them: chi's
@@ -90,7 +91,7 @@ func (t *ruleTable) lookup(route string, method int) *rule {
 // requests no rule matches; instances divides fallback limits.
 func compileRules(rules []Rule, def window.Policy, instances int) (ruleTable, []*rule, error) {
 	var errs []error
-	defRule := &rule{name: "default", scope: scopeOf("default"), policy: def, fallback: dividePolicy(def, instances), planned: true, cost: 1}
+	defRule := &rule{name: "default", scope: scopeOf("default"), policy: def, fallback: dividePolicy(def, instances, 1), planned: true, cost: 1}
 	compiled := []*rule{defRule}
 	byName := map[string]*rule{"default": defRule}
 	for i, r := range rules {
@@ -108,7 +109,7 @@ func compileRules(rules []Rule, def window.Policy, instances int) (ruleTable, []
 				continue
 			}
 		}
-		c.fallback = dividePolicy(c.policy, instances)
+		c.fallback = dividePolicy(c.policy, instances, c.cost)
 		if r.Cost < 0 {
 			errs = append(errs, fmt.Errorf("%w: rule %d (%s): cost %d negative", ErrInvalidConfig, i, name, r.Cost))
 		}
@@ -129,8 +130,10 @@ func compileRules(rules []Rule, def window.Policy, instances int) (ruleTable, []
 		if prev, dup := byName[name]; dup {
 			if name == "default" {
 				errs = append(errs, fmt.Errorf("%w: rule %d: the name default is reserved", ErrInvalidConfig, i))
-			} else if prev.policy.String() != c.policy.String() {
-				errs = append(errs, fmt.Errorf("%w: rule %d (%s): shares its name with a rule of another policy", ErrInvalidConfig, i, name))
+			} else if prev.policy.String() != c.policy.String() || prev.cost != c.cost {
+				// Shared buckets need one policy, and one cost: the deny
+				// cache repeats a bucket's rejection whatever the cost.
+				errs = append(errs, fmt.Errorf("%w: rule %d (%s): shares its name with a rule of another policy or cost", ErrInvalidConfig, i, name))
 			}
 		}
 		byName[name] = c

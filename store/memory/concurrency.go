@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/ratekit/ratekit/store"
@@ -27,23 +28,29 @@ func (s *Store) Acquire(ctx context.Context, key store.Key, limit int, _ time.Du
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.inflight[key] >= limit {
+	held := sh.inflight[key]
+	if len(held) >= limit {
 		return store.Lease{}, false, nil
 	}
-	sh.inflight[key]++
-	return store.Lease{Key: key, ID: s.leases.Add(1)}, true, nil
+	l := store.Lease{Key: key, ID: s.leases.Add(1)}
+	sh.inflight[key] = append(held, l.ID)
+	return l, true, nil
 }
 
-// Release returns a slot taken by Acquire.
+// Release returns a slot taken by Acquire. A lease released already, or
+// never granted, changes nothing.
 func (s *Store) Release(_ context.Context, l store.Lease) error {
 	sh := s.shard(l.Key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	switch n := sh.inflight[l.Key]; {
-	case n > 1:
-		sh.inflight[l.Key] = n - 1
-	case n == 1:
+	held := sh.inflight[l.Key]
+	i := slices.Index(held, l.ID)
+	switch {
+	case i < 0:
+	case len(held) == 1:
 		delete(sh.inflight, l.Key)
+	default:
+		sh.inflight[l.Key] = slices.Delete(held, i, i+1)
 	}
 	return nil
 }

@@ -65,8 +65,8 @@ type shard struct {
 	mu       sync.Mutex
 	logs     map[store.Key]*entry[window.Log]
 	ctrs     map[store.Key]*entry[window.Counter]
-	inflight map[store.Key]int // concurrency slots held, see Acquire
-	_        [32]byte          // keep neighbouring shards' locks off one cache line
+	inflight map[store.Key][]uint64 // IDs of the concurrency leases held, see Acquire
+	_        [32]byte               // keep neighbouring shards' locks off one cache line
 }
 
 // entry is one key's state plus what eviction and reclamation need.
@@ -118,7 +118,7 @@ func New(cfg Config) (*Store, error) {
 	for i := range s.shards {
 		s.shards[i].logs = make(map[store.Key]*entry[window.Log])
 		s.shards[i].ctrs = make(map[store.Key]*entry[window.Counter])
-		s.shards[i].inflight = make(map[store.Key]int)
+		s.shards[i].inflight = make(map[store.Key][]uint64)
 	}
 	go s.reclaim(cfg.SweepInterval / time.Duration(cfg.Shards))
 	return s, nil

@@ -199,3 +199,25 @@ func ExampleNew() {
 	// request 2: allowed=true remaining=58/min 0/s retry-after=0s
 	// request 3: allowed=false remaining=58/min 0/s retry-after=800ms
 }
+
+// TestReleaseIgnoresUnknownLeases: releasing a lease twice, or one never
+// granted, never frees another request's slot.
+func TestReleaseIgnoresUnknownLeases(t *testing.T) {
+	s := newStore(t, memory.Config{})
+	ctx := context.Background()
+	k := keyN(5)
+	a, ok1, _ := s.Acquire(ctx, k, 2, time.Minute)
+	_, ok2, _ := s.Acquire(ctx, k, 2, time.Minute)
+	if !ok1 || !ok2 {
+		t.Fatal("two slots of 2 not granted")
+	}
+	s.Release(ctx, a)
+	s.Release(ctx, a)                                // twice
+	s.Release(ctx, store.Lease{Key: k, ID: 1 << 60}) // never granted
+	if _, ok, _ := s.Acquire(ctx, k, 2, time.Minute); !ok {
+		t.Fatal("the released slot is not available")
+	}
+	if _, ok, _ := s.Acquire(ctx, k, 2, time.Minute); ok {
+		t.Fatal("a third slot was granted: a stale release freed a held slot")
+	}
+}
