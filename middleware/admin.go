@@ -84,5 +84,5 @@ func (l *Limiter) adminKey(who Who, name string) (store.Admin, store.Key, *windo
 		p = &pp.policy
 	}
 	var sc scratch
-	return admin, l.keyOf(ru, &id, &sc), p, nil
+	return admin, l.keyOf(&ru.scope, &id, &sc), p, nil
 }

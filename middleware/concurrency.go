@@ -34,19 +34,7 @@ func (l *Limiter) slotsUsable(sc *scratch) bool {
 // failure policy then applies (an outage of the slot store must not refuse
 // everyone).
 func (l *Limiter) acquire(ctx context.Context, id *identity, sc *scratch) (lease store.Lease, held, refused bool) {
-	c := &sc.cmac
-	c.reset(&l.hash)
-	c.write(l.slotScope[:])
-	if id.keyed {
-		c.writeByte(kindKey)
-		c.writeString(id.id)
-	} else {
-		c.writeByte(kindIP)
-		c.writeByte(byte(id.ip.Bits()))
-		a16 := id.ip.Addr().As16()
-		c.write(a16[:])
-	}
-	lease, held, err := l.slots.Acquire(ctx, c.sum(), l.slotLimit, l.slotTTL)
+	lease, held, err := l.slots.Acquire(ctx, l.keyOf(&l.slotScope, id, sc), l.slotLimit, l.slotTTL)
 	if err != nil {
 		if l.breaker != nil && !errors.Is(err, context.Canceled) {
 			l.breaker.failure(false)

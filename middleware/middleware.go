@@ -546,11 +546,12 @@ func (l *Limiter) lookupKey(ctx context.Context, key string, sc *scratch) (clien
 	return client, valid, ok
 }
 
-// keyOf derives the store key of id under rule ru.
-func (l *Limiter) keyOf(ru *rule, id *identity, sc *scratch) store.Key {
+// keyOf derives the store key of id within scope (a rule's, or the
+// concurrency limiter's).
+func (l *Limiter) keyOf(scope *[8]byte, id *identity, sc *scratch) store.Key {
 	c := &sc.cmac
 	c.reset(&l.hash)
-	c.write(ru.scope[:])
+	c.write(scope[:])
 	if id.keyed {
 		c.writeByte(kindKey)
 		c.writeString(id.id)
@@ -625,7 +626,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	var policy, fallback *window.Policy
 	if ok {
 		policy, fallback = l.policies(ru, &id)
-		sc.key = l.keyOf(ru, &id, sc)
+		sc.key = l.keyOf(&ru.scope, &id, sc)
 		sc.now = time.Now()
 	}
 	var lease store.Lease
