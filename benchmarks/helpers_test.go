@@ -83,26 +83,53 @@ func uniquePrefix() string {
 	return "rkbench-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatInt(prefixSeq.Add(1), 10)
 }
 
-// commandCalls is the total of calls over INFO commandstats, leaving out INFO
-// itself so that reading the figure does not change it.
-func commandCalls(ctx context.Context, c *goredis.Client) (int64, error) {
+// commandCalls reads INFO commandstats and returns the calls of script
+// invocations (EVAL, EVALSHA and their _RO forms, FCALL), one per round trip
+// for both Redis peers, and the calls of every command but INFO. Redis 7 counts
+// the commands a script runs (GET, SET, TIME...) under their own names too, so
+// the second figure is server-side work, not round trips.
+func commandCalls(ctx context.Context, c *goredis.Client) (scripts, all int64, err error) {
 	s, err := c.Info(ctx, "commandstats").Result()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var total int64
 	for _, line := range strings.Split(s, "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "cmdstat_") || strings.HasPrefix(line, "cmdstat_info:") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") || name == "cmdstat_info" {
 			continue
 		}
-		_, rest, _ := strings.Cut(line, "calls=")
+		_, rest, _ = strings.Cut(rest, "calls=")
 		n, _, _ := strings.Cut(rest, ",")
 		v, err := strconv.ParseInt(n, 10, 64)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		total += v
+		all += v
+		switch strings.TrimPrefix(name, "cmdstat_") {
+		case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro":
+			scripts += v
+		}
 	}
-	return total, nil
+	return scripts, all, nil
+}
+
+// sentCounter is a go-redis hook counting round trips from the client side:
+// one per command sent alone, one per pipeline. Unlike INFO it is blind to
+// other clients of the same server.
+type sentCounter struct{ n atomic.Int64 }
+
+func (c *sentCounter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (c *sentCounter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *sentCounter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmds)
+	}
 }

@@ -1,0 +1,29 @@
+#!/bin/sh
+# run.sh: every peer benchmark COUNT times (default 6) into results/bench.txt,
+# benchstat into results/benchstat.txt, the chart into results/chart.svg and
+# the accuracy table into results/accuracy.{txt,csv}. Redis scenarios need a
+# server at REDIS_ADDR (default 127.0.0.1:6379); they are skipped without one.
+set -eu
+cd "$(dirname "$0")"
+COUNT=${COUNT:-6}
+BENCHSTAT=${BENCHSTAT:-$(go env GOPATH)/bin/benchstat}
+mkdir -p results
+
+go vet ./...
+test -z "$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+
+if [ ! -x "$BENCHSTAT" ]; then
+	go install golang.org/x/perf/cmd/benchstat@latest
+fi
+
+# The mission is one timed pass over its 1,000,000 clients (after one untimed
+# pass), so it runs a fixed number of iterations; the rest run for 1s each.
+{
+	go test -run '^$' -bench '^BenchmarkPeers$/^mission$/' -benchtime 1000000x -count "$COUNT" -timeout 60m
+	go test -run '^$' -bench '^BenchmarkPeers$/^(onekey|keys=100000|rejected|redis)$/' -benchtime 1s -count "$COUNT" -timeout 60m
+} | tee results/bench.txt
+
+"$BENCHSTAT" results/bench.txt | tee results/benchstat.txt
+go run ./cmd/chart -in results/bench.txt -out results/chart.svg
+
+go test -run '^TestAccuracy$' -count 1 -v . | tee results/accuracy.txt
