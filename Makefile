@@ -4,7 +4,7 @@ PKGS      := ./...
 FUZZTIME  ?= 5s
 BENCHOUT  ?= bench.txt
 
-.PHONY: test race bench lint fuzz-smoke fuzz cover importcheck
+.PHONY: test race bench compare lint fuzz-smoke fuzz cover importcheck
 
 # test: the gate CI runs: vet, every test with the race detector, then a few seconds of each fuzz target.
 test:
@@ -19,6 +19,10 @@ race:
 # bench: every benchmark, six runs each, into $(BENCHOUT) ready for benchstat.
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=6 $(PKGS) | tee $(BENCHOUT)
+
+# compare: ratekit against other Go rate limiters (the separate benchmarks/ module), -count 6, into benchmarks/results.
+compare:
+	cd benchmarks && ./run.sh
 
 # lint: formatting, vet, the import-direction check, and staticcheck when installed.
 lint: importcheck
