@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"net"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -16,48 +15,6 @@ import (
 	"github.com/ratekit/ratekit/store"
 	"github.com/ratekit/ratekit/window"
 )
-
-// startReplicatedCluster starts a Redis Cluster of 3 primaries, each with
-// one replica, on loopback, and returns its 6 nodes once every node reports
-// cluster_state:ok, sees all 6 nodes connected, and every replica's link to
-// its primary is up.
-//
-// A node timeout of 1s makes failure detection and promotion take about 2s.
-// cluster-require-full-coverage no keeps the live primaries serving their
-// own slots while one primary is down; with the default (yes) every node
-// answers CLUSTERDOWN until the replica is promoted, and every key would
-// fail for that window, not only the dead primary's.
-func startReplicatedCluster(t *testing.T) []*server {
-	t.Helper()
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		skipOrFail(t, "redis-cli not on PATH: %v", err)
-	}
-	nodes := make([]*server, 6)
-	args := []string{"--cluster", "create"}
-	for i := range nodes {
-		// Each server runs in its own t.TempDir, so one config file name
-		// cannot collide.
-		nodes[i] = startServer(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no")
-		args = append(args, nodes[i].Addr)
-	}
-	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
-	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	ctx := context.Background()
-	for _, n := range nodes {
-		c := newClient(t, n.Addr)
-		deadline := time.Now().Add(15 * time.Second)
-		for !clusterSettled(ctx, c, len(nodes)) {
-			if time.Now().After(deadline) {
-				t.Fatalf("node %s: cluster not settled after 15s:\n%s\n%s", n.Addr, c.ClusterInfo(ctx).Val(), c.ClusterNodes(ctx).Val())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return nodes
-}
 
 // clusterSettled reports whether the node behind c says cluster_state:ok,
 // knows want nodes, all connected and none failing, and, if it is a
@@ -179,7 +136,11 @@ func TestR40ClusterPrimaryKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: starts a 6-node cluster and waits for a failover (about 10s)")
 	}
-	nodes := startReplicatedCluster(t)
+	// A node timeout of 1s makes failure detection and promotion take about
+	// 2s. cluster-require-full-coverage no keeps the live primaries serving
+	// their own slots while one primary is down; with the default (yes)
+	// every node answers CLUSTERDOWN until the replica is promoted.
+	nodes := startCluster(t, 1, "--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no")
 	byAddr := map[string]*server{}
 	addrs := make([]string, len(nodes))
 	for i, n := range nodes {

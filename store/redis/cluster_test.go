@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,20 +18,24 @@ import (
 	"github.com/ratekit/ratekit/window"
 )
 
-// startCluster starts a 3-primary Redis Cluster on loopback and returns
-// its nodes once every node reports cluster_state:ok.
-func startCluster(t *testing.T) []*server {
+// startCluster starts a Redis Cluster of 3 primaries, each with replicas
+// replicas, on loopback, with extra arguments for every server, and returns
+// its nodes once every node reports cluster_state:ok, sees every node
+// connected, and every replica's link to its primary is up.
+func startCluster(t *testing.T, replicas int, extra ...string) []*server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		skipOrFail(t, "redis-cli not on PATH: %v", err)
 	}
-	nodes := make([]*server, 3)
+	nodes := make([]*server, 3*(1+replicas))
 	args := []string{"--cluster", "create"}
 	for i := range nodes {
-		nodes[i] = startServer(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+		// Each server runs in its own t.TempDir, so one config file name
+		// cannot collide.
+		nodes[i] = startServer(t, append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"}, extra...)...)
 		args = append(args, nodes[i].Addr)
 	}
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
@@ -38,9 +43,9 @@ func startCluster(t *testing.T) []*server {
 	for _, n := range nodes {
 		c := newClient(t, n.Addr)
 		deadline := time.Now().Add(15 * time.Second)
-		for !strings.Contains(c.ClusterInfo(ctx).Val(), "cluster_state:ok") {
+		for !clusterSettled(ctx, c, len(nodes)) {
 			if time.Now().After(deadline) {
-				t.Fatalf("node %s: cluster not ok after 15s", n.Addr)
+				t.Fatalf("node %s: cluster not settled after 15s:\n%s\n%s", n.Addr, c.ClusterInfo(ctx).Val(), c.ClusterNodes(ctx).Val())
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -57,7 +62,7 @@ func TestR24ClusterSlotSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: starts a 3-node cluster")
 	}
-	nodes := startCluster(t)
+	nodes := startCluster(t, 0, "--cluster-node-timeout", "2000")
 	addrs := make([]string, len(nodes))
 	for i, n := range nodes {
 		addrs[i] = n.Addr
