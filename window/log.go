@@ -3,6 +3,7 @@ package window
 import (
 	"math"
 	"time"
+	"unsafe"
 )
 
 // Log is the per-key state of the [SlidingLog] algorithm: one ring of the instants
@@ -11,52 +12,152 @@ import (
 // instant, a window of length W holds exactly the ring's suffix newer than
 // t-W, so one ring answers all windows.
 //
-// Instants are milliseconds stored modulo 2^32 (4 bytes each) and decoded
+// Instants are milliseconds stored modulo 2^16 while the longest window fits
+// in 65,535 ms (2 bytes each), else modulo 2^32 (4 bytes), and decoded
 // relative to the newest entry; entries older than the longest window are
 // dropped before the ring could become ambiguous. The ring grows on demand up
 // to the largest limit of the policy, so memory follows what is actually in
-// the window, not the limit. Requests costing more than 1 add a parallel ring
-// of running totals, allocated the first time such a request is admitted.
+// the window, not the limit. Requests costing more than 1 add running cost
+// totals to the ring, the first time such a request is admitted. When a
+// policy allows more requests than its longest window has milliseconds,
+// admissions in the same millisecond merge into one entry, so the ring never
+// holds more entries than the longest window has milliseconds: at a limit of
+// a billion a minute a key costs at most 60,000 entries, not a billion.
+//
+// The whole state lives in one pointer-free allocation, so a Log is one
+// pointer wide: a store can keep millions of them without giving the garbage
+// collector anything to scan but the pointers themselves.
 //
 // The zero value is an empty log. A Log is not safe for concurrent use; the
-// store serialises access per key.
+// store serialises access per key. Copying a Log aliases its state.
 type Log struct {
-	// buf is the ring of admission instants in milliseconds, starting at
-	// head. While the longest window fits in 65535 ms each entry is one
-	// uint16 (instant mod 2^16); otherwise two (instant mod 2^32, high half
-	// first). Entries decode relative to newest, which is exact because
-	// every live entry is younger than the longest window.
-	buf    []uint16
-	costs  *costs // nil while every entry costs 1
+	p *uint16 // first word of the state buffer; nil when empty
+}
+
+// The state buffer is a []uint16 laid out as:
+//
+//	[0:2]  capacity in entries, with costsBit set when cost totals follow
+//	[2:4]  ring position of the oldest entry, with wideBit set for 4-byte instants
+//	[4:6]  number of entries
+//	[6:10] newest instant, ms since the Unix epoch
+//	[10:]  capacity entries of 1 (narrow) or 2 (wide) words: instant mod 2^16 or 2^32
+//	then, with costsBit: capacity running totals of 2 words (total before the
+//	entry in that ring slot, mod 2^32) and the total after the newest entry.
+//
+// Multi-word values are little-endian in 16-bit words.
+const (
+	hdrWords = 10
+	costsBit = 1 << 31
+	wideBit  = 1 << 31
+)
+
+// ring is a decoded view of a Log's buffer, used for one decision and
+// written back by save.
+type ring struct {
+	log    *Log
+	all    []uint16 // the whole buffer
+	buf    []uint16 // the instants: capacity entries of 1 or 2 words
+	before []uint16 // running totals, 2 words per slot; nil while every entry costs 1
+	total  uint32   // total after the newest entry, when before != nil
 	head   uint32
 	n      uint32
+	cap    uint32
 	newest int64 // ms of the newest entry; meaningful when n > 0
 	wide   bool
 }
 
-// costs holds running cost totals for logs in which some entry costs more
-// than 1: before[i] is the total before ring entry i, mod 2^32.
-type costs struct {
-	before []uint32
-	total  uint32 // total after the newest entry
+func get32(b []uint16) uint32    { return uint32(b[0]) | uint32(b[1])<<16 }
+func put32(b []uint16, v uint32) { b[0], b[1] = uint16(v), uint16(v>>16) }
+func get64(b []uint16) int64     { return int64(uint64(get32(b)) | uint64(get32(b[2:]))<<32) }
+func put64(b []uint16, v int64)  { put32(b, uint32(v)); put32(b[2:], uint32(uint64(v)>>32)) }
+func words(cap uint32, wide, costs bool) int {
+	n := hdrWords + int(cap)
+	if wide {
+		n += int(cap)
+	}
+	if costs {
+		n += 2*int(cap) + 2
+	}
+	return n
 }
 
-// Len returns the number of entries the log holds.
-func (l *Log) Len() int { return int(l.n) }
+// load decodes l's buffer.
+func (l *Log) load() ring {
+	r := ring{log: l}
+	if l.p == nil {
+		return r
+	}
+	h := unsafe.Slice(l.p, hdrWords)
+	c, hd := get32(h[0:]), get32(h[2:])
+	r.cap, r.head = c&^costsBit, hd&^wideBit
+	r.wide = hd&wideBit != 0
+	costs := c&costsBit != 0
+	r.n, r.newest = get32(h[4:]), get64(h[6:])
+	r.all = unsafe.Slice(l.p, words(r.cap, r.wide, costs))
+	end := hdrWords + int(r.cap)
+	if r.wide {
+		end += int(r.cap)
+	}
+	r.buf = r.all[hdrWords:end]
+	if costs {
+		r.before = r.all[end : len(r.all)-2]
+		r.total = get32(r.all[len(r.all)-2:])
+	}
+	return r
+}
+
+// save writes r's scalar fields back into its buffer.
+func (r *ring) save() {
+	if r.all == nil {
+		return
+	}
+	c, hd := r.cap, r.head
+	if r.before != nil {
+		c |= costsBit
+		put32(r.all[len(r.all)-2:], r.total)
+	}
+	if r.wide {
+		hd |= wideBit
+	}
+	put32(r.all[0:], c)
+	put32(r.all[2:], hd)
+	put32(r.all[4:], r.n)
+	put64(r.all[6:], r.newest)
+}
+
+// Len returns the number of entries the log holds. Admissions merged into
+// one millisecond count as one entry.
+func (l *Log) Len() int {
+	if l.p == nil {
+		return 0
+	}
+	return int(get32(unsafe.Slice(l.p, hdrWords)[4:]))
+}
+
+// Bytes returns the size of the log's state allocation, 0 when empty.
+func (l *Log) Bytes() int {
+	if l.p == nil {
+		return 0
+	}
+	r := l.load()
+	return 2 * len(r.all)
+}
 
 // Newest returns the instant of the most recent admission, and false when
 // the log is empty.
 func (l *Log) Newest() (time.Time, bool) {
-	if l.n == 0 {
+	r := l.load()
+	if r.n == 0 {
 		return time.Time{}, false
 	}
-	return time.UnixMilli(l.newest), true
+	return time.UnixMilli(r.newest), true
 }
 
 // Idle reports whether, at now, no entry of l counts in any window of p: the
 // state can be dropped without changing any future decision.
 func (l *Log) Idle(now time.Time, p *Policy) bool {
-	return l.n == 0 || now.UnixMilli()-l.newest >= maxLength(p)
+	r := l.load()
+	return r.n == 0 || now.UnixMilli()-r.newest >= maxLength(p)
 }
 
 // Limited reports whether a request of cost 1 would be rejected at now.
@@ -65,11 +166,8 @@ func (l *Log) Limited(now time.Time, p *Policy) bool {
 	return !d.Allowed
 }
 
-// Reset forgets every entry.
-func (l *Log) Reset() {
-	l.head, l.n = 0, 0
-	l.costs = nil
-}
+// Reset forgets every entry and releases the state.
+func (l *Log) Reset() { l.p = nil }
 
 // TakeAt decides whether a request of cost n at now is admitted by every
 // window of p and, if so, records it in all of them. p must be valid (see
@@ -79,16 +177,20 @@ func (l *Log) Reset() {
 // no time had passed since the newest entry: every entry keeps its age, so the
 // jump neither frees nor extends any window.
 func (l *Log) TakeAt(now time.Time, p *Policy, n int) Decision {
-	return l.decide(now.UnixMilli(), p, n, true)
+	r := l.load()
+	d := r.decide(now.UnixMilli(), p, n, true)
+	r.save()
+	return d
 }
 
 // PeekAt returns what a request of cost 1 at now would be told, without
 // recording anything.
 func (l *Log) PeekAt(now time.Time, p *Policy) Decision {
-	return l.decide(now.UnixMilli(), p, 1, false)
+	r := l.load()
+	return r.decide(now.UnixMilli(), p, 1, false)
 }
 
-func (l *Log) decide(t int64, p *Policy, cost int, record bool) Decision {
+func (l *ring) decide(t int64, p *Policy, cost int, record bool) Decision {
 	longest := maxLength(p)
 	if l.n > 0 && t < l.newest {
 		if record {
@@ -160,42 +262,43 @@ func maxLength(p *Policy) int64 {
 	return m
 }
 
-// capacity returns how many entries buf holds.
-func (l *Log) capacity() uint32 {
-	if l.wide {
-		return uint32(len(l.buf) / 2)
+// maxLimit returns the largest limit of p.
+func maxLimit(p *Policy) int {
+	m := 0
+	for _, w := range p.Windows {
+		m = max(m, w.Limit)
 	}
-	return uint32(len(l.buf))
+	return m
 }
 
 // idx maps a logical position (0 = oldest) to a ring slot.
-func (l *Log) idx(i uint32) uint32 {
+func (l *ring) idx(i uint32) uint32 {
 	j := l.head + i
-	if c := l.capacity(); j >= c {
-		j -= c
+	if j >= l.cap {
+		j -= l.cap
 	}
 	return j
 }
 
 // raw returns the stored instant of ring slot j, widened to 32 bits.
-func (l *Log) raw(j uint32) uint32 {
+func (l *ring) raw(j uint32) uint32 {
 	if l.wide {
-		return uint32(l.buf[2*j])<<16 | uint32(l.buf[2*j+1])
+		return get32(l.buf[2*j:])
 	}
 	return uint32(l.buf[j])
 }
 
 // setRaw stores instant t (ms) in ring slot j.
-func (l *Log) setRaw(j uint32, t int64) {
+func (l *ring) setRaw(j uint32, t int64) {
 	if l.wide {
-		l.buf[2*j], l.buf[2*j+1] = uint16(uint32(t)>>16), uint16(t)
+		put32(l.buf[2*j:], uint32(t))
 		return
 	}
 	l.buf[j] = uint16(t)
 }
 
 // at returns the instant of entry i in milliseconds.
-func (l *Log) at(i uint32) int64 {
+func (l *ring) at(i uint32) int64 {
 	r := l.raw(l.idx(i))
 	if l.wide {
 		return l.newest - int64(uint32(l.newest)-r)
@@ -205,18 +308,18 @@ func (l *Log) at(i uint32) int64 {
 
 // cumBefore returns the running cost total before entry i (i may be l.n, for
 // the total after the newest). Only differences are meaningful.
-func (l *Log) cumBefore(i uint32) uint32 {
-	if l.costs == nil {
+func (l *ring) cumBefore(i uint32) uint32 {
+	if l.before == nil {
 		return i
 	}
 	if i == l.n {
-		return l.costs.total
+		return l.total
 	}
-	return l.costs.before[l.idx(i)]
+	return get32(l.before[2*l.idx(i):])
 }
 
 // firstAfter returns the position of the oldest entry newer than cut, or l.n.
-func (l *Log) firstAfter(cut int64) uint32 {
+func (l *ring) firstAfter(cut int64) uint32 {
 	lo, hi := uint32(0), l.n
 	for lo < hi {
 		mid := lo + (hi-lo)/2
@@ -231,7 +334,7 @@ func (l *Log) firstAfter(cut int64) uint32 {
 
 // firstCumAtLeast returns the first position j >= from whose running total
 // after it, counted from the total before from, reaches need-cumBefore(from).
-func (l *Log) firstCumAtLeast(from uint32, need uint32) uint32 {
+func (l *ring) firstCumAtLeast(from uint32, need uint32) uint32 {
 	base := l.cumBefore(from)
 	want := need - base
 	lo, hi := from, l.n-1
@@ -247,7 +350,7 @@ func (l *Log) firstCumAtLeast(from uint32, need uint32) uint32 {
 }
 
 // prune drops entries at or before cut.
-func (l *Log) prune(cut int64) {
+func (l *ring) prune(cut int64) {
 	k := l.firstAfter(cut)
 	l.head = l.idx(k)
 	l.n -= k
@@ -258,7 +361,7 @@ func (l *Log) prune(cut int64) {
 
 // shift moves every entry back by delta milliseconds, keeping their ages
 // relative to the newest.
-func (l *Log) shift(delta int64) {
+func (l *ring) shift(delta int64) {
 	for i := uint32(0); i < l.n; i++ {
 		j := l.idx(i)
 		l.setRaw(j, int64(l.raw(j))-delta)
@@ -266,61 +369,78 @@ func (l *Log) shift(delta int64) {
 	l.newest -= delta
 }
 
-// push appends an entry of cost c at t, which is not before l.newest.
-func (l *Log) push(t int64, c uint32, p *Policy) {
-	wide := maxLength(p) > math.MaxUint16
-	if l.n == l.capacity() || wide != l.wide {
-		l.resize(p, wide)
-	}
-	if c != 1 && l.costs == nil {
-		l.costs = &costs{before: make([]uint32, l.capacity()), total: l.n}
-		for i := uint32(0); i < l.n; i++ {
-			l.costs.before[l.idx(i)] = i
+// merges reports whether admissions at the newest entry's millisecond join
+// that entry instead of taking a new one: when running totals exist anyway,
+// or when p allows more requests than its longest window has milliseconds
+// (then merging is what bounds the ring).
+func (l *ring) merges(p *Policy) bool {
+	return l.before != nil || int64(maxLimit(p)) > maxLength(p)
+}
+
+// push appends an entry of cost c at t, which is not before l.newest, or adds
+// c to the newest entry when both fall in the same millisecond and p merges.
+func (l *ring) push(t int64, c uint32, p *Policy) {
+	if l.n > 0 && t == l.newest && l.merges(p) {
+		if l.before == nil {
+			l.relayout(l.cap, l.wide, true)
 		}
+		l.total += c
+		return
+	}
+	wide := maxLength(p) > math.MaxUint16
+	costs := l.before != nil || c != 1
+	if l.n == l.cap || wide != l.wide || costs != (l.before != nil) {
+		size := l.cap
+		if l.n == l.cap {
+			size = min(max(2*size, 4), l.bound(p))
+		}
+		l.relayout(max(size, l.n+1), wide, costs)
 	}
 	j := l.idx(l.n)
 	l.setRaw(j, t)
-	if l.costs != nil {
-		l.costs.before[j] = l.costs.total
-		l.costs.total += c
+	if l.before != nil {
+		put32(l.before[2*j:], l.total)
+		l.total += c
 	}
 	l.n++
 	l.newest = t
 }
 
-// resize re-lays the ring out from slot 0 with room for at least one more
-// entry, in the encoding wide asks for. Capacity doubles up to the largest
-// limit of p: no window can hold more entries than its limit, and every live
-// entry is inside the longest window.
-func (l *Log) resize(p *Policy, wide bool) {
-	bound := 0
-	for _, w := range p.Windows {
-		bound = max(bound, w.Limit)
+// bound returns the most entries a ring under p can need: no window holds
+// more entries than its limit, every live entry is inside the longest
+// window, and when p merges there is at most one entry per millisecond.
+func (l *ring) bound(p *Policy) uint32 {
+	b := int64(maxLimit(p))
+	if l.merges(p) {
+		b = min(b, maxLength(p))
 	}
-	size := int(l.capacity())
-	if l.n == l.capacity() {
-		size = min(max(2*size, 4), bound)
-	}
-	size = max(size, int(l.n)+1)
-	at := make([]int64, 0, l.n)
-	for i := uint32(0); i < l.n; i++ {
-		at = append(at, l.at(i))
-	}
-	var before []uint32
-	if l.costs != nil {
-		before = make([]uint32, size)
-		for i := uint32(0); i < l.n; i++ {
-			before[i] = l.costs.before[l.idx(i)]
-		}
-		l.costs.before = before
-	}
-	l.wide, l.head = wide, 0
+	return uint32(max(b, 1))
+}
+
+// relayout copies the ring into a new buffer of size entries (at least
+// l.n), laid out from slot 0, in the encoding wide asks for, with running
+// totals when costs is set, and points the log at it.
+func (l *ring) relayout(size uint32, wide, costs bool) {
+	size = max(size, l.n)
+	all := make([]uint16, words(size, wide, costs))
+	nr := ring{log: l.log, all: all, cap: size, n: l.n, newest: l.newest, wide: wide}
+	end := hdrWords + int(size)
 	if wide {
-		l.buf = make([]uint16, 2*size)
-	} else {
-		l.buf = make([]uint16, size)
+		end += int(size)
 	}
-	for i, t := range at {
-		l.setRaw(uint32(i), t)
+	nr.buf = all[hdrWords:end]
+	if costs {
+		nr.before = all[end : len(all)-2]
 	}
+	for i := uint32(0); i < l.n; i++ {
+		nr.setRaw(i, l.at(i))
+		if costs {
+			put32(nr.before[2*i:], l.cumBefore(i))
+		}
+	}
+	if costs {
+		nr.total = l.cumBefore(l.n)
+	}
+	*l = nr
+	l.log.p = &all[0]
 }

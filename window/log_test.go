@@ -160,3 +160,50 @@ func TestLogGrowthBoundedByLimit(t *testing.T) {
 		t.Fatalf("Len = %d after a long steady stream, want at most 60", l.Len())
 	}
 }
+
+// TestLogHugeLimitsMergeMilliseconds checks that exact mode stays sane at
+// limits far above what a window can see in distinct milliseconds: 200,000
+// admissions spread over two seconds cost at most one entry per millisecond,
+// and the decisions stay exact (the minute window counts every one).
+func TestLogHugeLimitsMergeMilliseconds(t *testing.T) {
+	p := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 2_000_000_000}, {Length: time.Second, Limit: 1_000_000_000}}}
+	var l window.Log
+	const n = 200_000
+	for i := range n {
+		at := t0.Add(time.Duration(i) * 2 * time.Second / n)
+		if d := l.TakeAt(at, &p, 1); !d.Allowed {
+			t.Fatalf("request %d rejected: %+v", i, d)
+		}
+	}
+	if l.Len() > 2000 {
+		t.Errorf("Len = %d after %d admissions over 2s, want at most 2000 (one per ms)", l.Len(), n)
+	}
+	if got := l.Bytes(); got > 16<<10 {
+		t.Errorf("state is %d bytes, want at most 16 KiB", got)
+	}
+	d := l.PeekAt(t0.Add(2*time.Second), &p)
+	if want := 2_000_000_000 - n; d.Windows[0].Remaining != want {
+		t.Errorf("minute remaining = %d, want %d", d.Windows[0].Remaining, want)
+	}
+}
+
+// TestLogSmallLimitsDoNotMerge checks that a policy whose limits are below
+// its window's milliseconds keeps one 2-byte instant per admission even when
+// requests share a millisecond: merging would add 4 bytes of running totals
+// per entry and save nothing, since the limit already bounds the ring.
+func TestLogSmallLimitsDoNotMerge(t *testing.T) {
+	p := window.Default()
+	var l window.Log
+	l.TakeAt(t0, &p, 1)
+	l.TakeAt(t0, &p, 1)
+	if l.Len() != 2 {
+		t.Fatalf("Len = %d, want 2 entries", l.Len())
+	}
+	for i := range 58 {
+		l.TakeAt(t0.Add(time.Duration(i+1)*time.Second), &p, 1)
+	}
+	// 60 entries: 20 bytes of header and 120 of instants.
+	if got := l.Bytes(); got != 140 {
+		t.Errorf("full default ring is %d bytes, want 140", got)
+	}
+}

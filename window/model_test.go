@@ -46,6 +46,18 @@ var policies = map[string]window.Policy{
 	"three":   {Windows: []window.Window{{Length: 10 * time.Second, Limit: 7}, {Length: time.Second, Limit: 3}, {Length: 250 * time.Millisecond, Limit: 2}}},
 	"one":     {Windows: []window.Window{{Length: 2 * time.Second, Limit: 1}}},
 	"wide":    {Windows: []window.Window{{Length: 90 * time.Second, Limit: 20}, {Length: 5 * time.Second, Limit: 4}}},
+	// dense allows more requests than its longest window has milliseconds,
+	// so admissions in one millisecond merge into one entry.
+	"dense": {Windows: []window.Window{{Length: 50 * time.Millisecond, Limit: 60}, {Length: 10 * time.Millisecond, Limit: 20}}},
+}
+
+// maxGap is the largest gap between requests of a stream under policy name:
+// a few milliseconds for dense, so that many requests share a millisecond.
+func maxGap(name string) time.Duration {
+	if name == "dense" {
+		return time.Millisecond
+	}
+	return 1500 * time.Millisecond
 }
 
 // TestR01ModelEquivalence compares window.Log with the brute-force model
@@ -56,7 +68,7 @@ func TestR01ModelEquivalence(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			mismatches := 0
 			for _, seed := range seeds() {
-				cfg := model.StreamConfig{Ops: 60, Keys: 1 + int(seed%5), MaxGap: 1500 * time.Millisecond,
+				cfg := model.StreamConfig{Ops: 60, Keys: 1 + int(seed%5), MaxGap: maxGap(name),
 					MaxCost: 1 + int(seed%3), JumpEvery: 25, MaxJump: 2 * time.Minute, PeekEvery: 10}
 				if testing.Short() {
 					cfg.Ops = 30
