@@ -19,17 +19,26 @@ func TestAllocs(t *testing.T) {
 		Decision: decision(0, 0,
 			window.State{Limit: 1000, Remaining: 450, Reset: 12300 * time.Millisecond},
 			window.State{Limit: 200, Remaining: 190, Reset: 800 * time.Millisecond})}
+	huge := &Input{Now: t0, Policy: policy(window.Window{Length: 24 * time.Hour, Limit: 100_000}, window.Window{Length: time.Second, Limit: 5000}),
+		Decision: decision(0, 0,
+			window.State{Limit: 100_000, Remaining: 45_000, Reset: 86400 * time.Second},
+			window.State{Limit: 5000, Remaining: 1900, Reset: 800 * time.Millisecond})}
+	custom := &Input{Now: t0, Policy: policy(window.Window{Name: "sustained", Length: time.Minute, Limit: 60}, window.Window{Name: "burst", Length: time.Second, Limit: 2}),
+		Decision: small.Decision}
 	for _, tc := range []struct {
 		name  string
 		style Style
 		in    *Input
 		max   float64
 	}{
-		{"Lindris/small", Lindris{}, small, 1},
-		{"Lindris/large", Lindris{}, large, 2},
-		{"Scalekit", Scalekit{}, small, 2},
-		{"Kinde/small", Kinde{}, small, 1},
-		{"Kinde/large", Kinde{}, large, 2},
+		{"Lindris/small", Lindris{}, small, 0},
+		{"Lindris/large", Lindris{}, large, 0},
+		{"Lindris/custom-labels", Lindris{}, custom, 0},
+		{"Lindris/huge", Lindris{}, huge, 2},
+		{"Scalekit", Scalekit{}, small, 0},
+		{"Kinde/small", Kinde{}, small, 0},
+		{"Kinde/large", Kinde{}, large, 0},
+		{"Kinde/huge", Kinde{}, huge, 2},
 		{"IETF", IETF{}, small, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,8 +5,9 @@
 // [window.Decision] taken against it and, for a few formats, the wall clock,
 // a partition key, the cost and the HTTP status. A [Style] writes header
 // fields into an [http.Header]; an [Envelope] appends a 429 (or 503) body to
-// a byte slice. Neither reads a clock, keeps state or does I/O, so the same
-// Input always renders the same bytes.
+// a byte slice. Neither reads a clock or does I/O, and the only state is a
+// few caches of ready-made values, so the same Input always renders the
+// same bytes.
 //
 // # Styles
 //
@@ -40,10 +41,20 @@
 // # Cost
 //
 // Headers are written on every response, so the styles avoid the general
-// machinery: field names are stored in canonical form directly, and all of
-// a call's values share one backing array. [Lindris] allocates once per
-// call for the usual small numbers. Bodies are appended with strconv, not
-// encoding/json, and do not allocate when dst has room.
+// machinery: field names are stored in canonical form directly, and values
+// are not formatted per response but taken from immutable tables shared by
+// every response (the integers 0 to 1023, the labels second, minute, hour
+// and day, custom labels as first seen, recent Unix timestamps). [Lindris],
+// [Kinde] and [Scalekit] allocate nothing for the usual numbers.
+//
+// A shared value is a []string of length and capacity 1: http.Header's Add
+// (or any append) copies it before writing, and Set, Del or assigning a new
+// slice replace it, so handlers and middlewares can change these fields
+// freely. Writing into one in place (h["X-Ratelimit-Limit"][0] = "x") would
+// change it for every later response: don't. net/http only reads them.
+//
+// Bodies are appended with strconv, not encoding/json, and do not allocate
+// when dst has room.
 //
 // # What this package does not do
 //

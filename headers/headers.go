@@ -180,7 +180,12 @@ func retrySeconds(in *Input) int64 {
 // state to render, when it carries a refusal.
 func writeRetryAfter(h http.Header, in *Input) {
 	if in.refused() {
-		h[keyRetryAfter] = []string{strconv.FormatInt(retrySeconds(in), 10)}
+		s := retrySeconds(in)
+		v := intValue(s)
+		if v == nil {
+			v = []string{strconv.FormatInt(s, 10)}
+		}
+		h[keyRetryAfter] = v
 	}
 }
 

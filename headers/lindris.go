@@ -34,8 +34,12 @@ import (
 // On a rejection Retry-After is added: the decision's RetryAfter in whole
 // seconds rounded up, at least 1, and never less than X-RateLimit-Reset.
 //
-// A call allocates once when every number is below 100, and at most twice
-// otherwise. The zero value is ready to use.
+// Every value is a one-element slice (len == cap == 1) that may be shared
+// with other responses: treat it as read-only, as net/http does (Set, Add
+// and Del are safe; see docs/headers.md). A call allocates nothing when
+// every number is below 1024 and the binding window is labelled second,
+// minute, hour or day or by one of the first 256 other labels; otherwise at
+// most twice. The zero value is ready to use.
 type Lindris struct{}
 
 var _ Style = Lindris{}
@@ -51,10 +55,9 @@ func (Lindris) WriteHeaders(h http.Header, in *Input) {
 	bind := d.Limiting
 	refused := !d.Allowed
 
-	// One array backs every value slice: the single allocation of a call.
-	// Each slice is capped at length 1 so that a later h.Add on one field
-	// reallocates instead of overwriting the next field's value.
-	vals := new([7]string)
+	// Values come from the shared tables (see values.go): with the usual
+	// numbers and labels a call formats and allocates nothing.
+	var vals [6][]string
 	ints := [6]int64{int64(d.Windows[primary].Limit), int64(d.Windows[primary].Remaining)}
 	n := 2
 	if second >= 0 {
@@ -67,22 +70,21 @@ func (Lindris) WriteHeaders(h http.Header, in *Input) {
 		ints[n] = retrySeconds(in)
 		n++
 	}
-	formatInts(vals[:n], ints[:n])
-	vals[6] = headerSafe(p.Windows[bind].Label())
+	intValues(vals[:n], ints[:n])
 
-	h[keyXLimit] = vals[0:1:1]
-	h[keyXRemaining] = vals[1:2:2]
+	h[keyXLimit] = vals[0]
+	h[keyXRemaining] = vals[1]
 	i := 2
 	if second >= 0 {
-		h[keyXLimitSecond] = vals[2:3:3]
-		h[keyXRemainingSec] = vals[3:4:4]
+		h[keyXLimitSecond] = vals[2]
+		h[keyXRemainingSec] = vals[3]
 		i = 4
 	}
-	h[keyXReset] = vals[i : i+1 : i+1]
+	h[keyXReset] = vals[i]
 	if refused {
-		h[keyRetryAfter] = vals[i+1 : i+2 : i+2]
+		h[keyRetryAfter] = vals[i+1]
 	}
-	h[keyXLimitedBy] = vals[6:7:7]
+	h[keyXLimitedBy] = labelValue(&p.Windows[bind])
 }
 
 // lindrisWindows returns the index of the window shown in X-RateLimit-Limit

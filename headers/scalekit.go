@@ -20,8 +20,11 @@ import "net/http"
 //
 // On a rejection Retry-After is added, in whole seconds (see [Lindris]).
 //
-// A call allocates twice (a timestamp does not fit strconv's small
-// numbers). The zero value is ready to use.
+// Values are shared between responses as [Lindris] says; timestamps come
+// from a cache of recent seconds, so responses sending the same second share
+// one string. A call allocates nothing when every number is below 1024 and
+// the timestamp is cached, and at most three times otherwise. The zero value
+// is ready to use.
 type Scalekit struct{}
 
 var _ Style = Scalekit{}
@@ -34,31 +37,25 @@ func (Scalekit) WriteHeaders(h http.Header, in *Input) {
 		return
 	}
 	s := &d.Windows[d.Limiting]
-	vals := new([4]string)
-	ints := [4]int64{int64(s.Limit), int64(s.Remaining)}
+	var vals [3][]string
+	ints := [3]int64{int64(s.Limit), int64(s.Remaining)}
 	n := 2
-	stamp := !in.Now.IsZero()
-	if stamp {
-		at := in.Now.Add(s.Reset)
-		ints[n] = at.Unix()
-		if at.Nanosecond() != 0 {
-			ints[n]++
-		}
-		n++
-	}
 	if !d.Allowed {
 		ints[n] = retrySeconds(in)
 		n++
 	}
-	formatInts(vals[:n], ints[:n])
-	h[keyXLimit] = vals[0:1:1]
-	h[keyXRemaining] = vals[1:2:2]
-	i := 2
-	if stamp {
-		h[keyXReset] = vals[2:3:3]
-		i = 3
+	intValues(vals[:n], ints[:n])
+	h[keyXLimit] = vals[0]
+	h[keyXRemaining] = vals[1]
+	if !in.Now.IsZero() {
+		at := in.Now.Add(s.Reset)
+		sec := at.Unix()
+		if at.Nanosecond() != 0 {
+			sec++
+		}
+		h[keyXReset] = stamps.value(sec)
 	}
 	if !d.Allowed {
-		h[keyRetryAfter] = vals[i : i+1 : i+1]
+		h[keyRetryAfter] = vals[2]
 	}
 }

@@ -1,0 +1,208 @@
+package headers
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ratekit/ratekit/window"
+)
+
+// Header values shared between responses.
+//
+// A style runs on every response, so the values it writes most (limits,
+// remaining counts and waits below [sharedInts], the labels of the usual
+// windows, recent Unix timestamps) are built once and the same []string is
+// stored in every response's header map: no formatting, no allocation, and
+// no garbage for the collector. Every shared slice has len == cap == 1, so
+// http.Header.Add (or any append) on such a field copies it before writing;
+// Set, Del and assigning a new slice are equally safe. Only writing into the
+// slice in place (h[k][0] = v) would change it for every later response, and
+// nothing in net/http does that. gin shares its Content-Type values the same
+// way. docs/headers.md tells users.
+
+// sharedInts is the number of integers, from 0, whose decimal forms are
+// shared. Limits, remaining counts and waits in seconds of ordinary
+// policies are all below it (a one-day window's reset is not: 86400 is
+// formatted per call).
+const sharedInts = 1024
+
+// intVals[n][:] is the shared value of the decimal form of n. Built at
+// initialisation, never written afterwards.
+var intVals = func() *[sharedInts][1]string {
+	var t [sharedInts][1]string
+	var b []byte
+	var ends [sharedInts]int
+	for n := range sharedInts {
+		b = strconv.AppendInt(b, int64(n), 10)
+		ends[n] = len(b)
+	}
+	digits := string(b) // one string backs every value
+	start := 0
+	for n := range sharedInts {
+		t[n][0] = digits[start:ends[n]]
+		start = ends[n]
+	}
+	return &t
+}()
+
+// intValue returns the shared value of n, or nil when n is not shared.
+func intValue(n int64) []string {
+	if uint64(n) < sharedInts {
+		return intVals[n][:]
+	}
+	return nil
+}
+
+// intValues sets out[i] to a value holding the decimal form of vals[i]:
+// the shared one when there is one, otherwise a one-element slice of an
+// array allocated for this call, its strings formatted by formatInts. So a
+// call allocates nothing when every value is shared, and at most twice
+// otherwise. len(out) must equal len(vals), at most maxInts.
+func intValues(out [][]string, vals []int64) {
+	missing := false
+	for i, v := range vals {
+		out[i] = intValue(v)
+		missing = missing || out[i] == nil
+	}
+	if missing {
+		// Apart, so that the common call does not reserve its frame.
+		formatMissing(out, vals)
+	}
+}
+
+// formatMissing fills the entries of out that intValues left nil.
+func formatMissing(out [][]string, vals []int64) {
+	arr := new([maxInts]string)
+	formatInts(arr[:len(vals)], vals)
+	for i := range vals {
+		if out[i] == nil {
+			out[i] = arr[i : i+1 : i+1]
+		}
+	}
+}
+
+// The labels of the windows that have a name of their own in
+// [window.Window.Label], shared.
+var (
+	labelSecond = [1]string{"second"}
+	labelMinute = [1]string{"minute"}
+	labelHour   = [1]string{"hour"}
+	labelDay    = [1]string{"day"}
+)
+
+// labelValue returns a value holding w's label made header-safe (see
+// headerSafe): a shared one for the usual labels and, for other names,
+// one cached by labelCache.
+func labelValue(w *window.Window) []string {
+	name := w.Name
+	if name == "" {
+		switch w.Length {
+		case time.Second:
+			return labelSecond[:]
+		case time.Minute:
+			return labelMinute[:]
+		case time.Hour:
+			return labelHour[:]
+		case 24 * time.Hour:
+			return labelDay[:]
+		}
+	}
+	switch name {
+	case "second":
+		return labelSecond[:]
+	case "minute":
+		return labelMinute[:]
+	case "hour":
+		return labelHour[:]
+	case "day":
+		return labelDay[:]
+	}
+	return labels.value(w)
+}
+
+// maxLabels bounds labelCache. Labels come from configuration, so a
+// process has few; past the bound, values are built per call.
+const maxLabels = 256
+
+// labelKey identifies a label: the window's name, or its length when it
+// has none.
+type labelKey struct {
+	name   string
+	length time.Duration
+}
+
+// labelCache shares the values of custom window labels. Readers load an
+// immutable map; a miss copies it with the new entry (copy on write), which
+// happens at most maxLabels times in a process.
+type labelCache struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[labelKey][]string]
+}
+
+var labels labelCache
+
+func (c *labelCache) value(w *window.Window) []string {
+	k := labelKey{name: w.Name}
+	if k.name == "" {
+		k.length = w.Length
+	}
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	v := []string{headerSafe(w.Label())}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old == nil {
+		m := map[labelKey][]string{k: v}
+		c.m.Store(&m)
+		return v
+	}
+	if cached, ok := (*old)[k]; ok {
+		return cached
+	}
+	if len(*old) >= maxLabels {
+		return v
+	}
+	m := make(map[labelKey][]string, len(*old)+1)
+	for ok, ov := range *old {
+		m[ok] = ov
+	}
+	m[k] = v
+	c.m.Store(&m)
+	return v
+}
+
+// stampSlots is the number of Unix seconds stampCache holds, a power of
+// two. Timestamps sent at one instant spread over the longest window's
+// reset; 128 covers two minutes without two of them sharing a slot.
+const stampSlots = 128
+
+// stampValue is one cached Unix timestamp and its value.
+type stampValue struct {
+	unix int64
+	v    [1]string
+}
+
+// stampCache shares the values of recent Unix timestamps (seconds), so that
+// every response sending the same second sends one string. Each slot holds
+// the last second that mapped to it; a miss formats and replaces it.
+type stampCache [stampSlots]atomic.Pointer[stampValue]
+
+var stamps stampCache
+
+// value returns the value of the Unix timestamp sec.
+func (c *stampCache) value(sec int64) []string {
+	slot := &c[uint64(sec)%stampSlots]
+	if s := slot.Load(); s != nil && s.unix == sec {
+		return s.v[:]
+	}
+	s := &stampValue{unix: sec}
+	s.v[0] = strconv.FormatInt(sec, 10)
+	slot.Store(s)
+	return s.v[:]
+}
