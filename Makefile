@@ -3,8 +3,9 @@ GO        ?= go
 PKGS      := ./...
 FUZZTIME  ?= 5s
 BENCHOUT  ?= bench.txt
+SOAK      ?= 5m
 
-.PHONY: test race bench compare lint fuzz-smoke fuzz cover importcheck
+.PHONY: test race bench compare lint fuzz-smoke fuzz cover importcheck load soak long
 
 # test: the gate CI runs: vet, every test with the race detector, then a few seconds of each fuzz target.
 test:
@@ -51,3 +52,15 @@ fuzz:
 cover:
 	$(GO) test -count=1 -coverprofile=cover.out -coverpkg=./... $(PKGS)
 	$(GO) tool cover -func=cover.out | tail -40
+
+# load: examples/basic over real HTTP, ratekit on vs off in one run: wrk throughput, loadgen latency at 80% (installs wrk).
+load:
+	./benchmarks/load/load.sh
+
+# soak: examples/basic with ratekit for $(SOAK) under 100,000 rotating loopback clients; fails if heap or goroutines grow.
+soak:
+	SOAK=$(SOAK) ./benchmarks/load/soak.sh
+
+# long: the catalogue's long runs, outside CI's budget (results in docs/reliability.md): the soak, Redis conformance at 10,000 streams.
+long: soak
+	RATEKIT_REDIS_FULL=1 $(GO) test -count=1 -timeout 90m -run '^TestConformance' ./store/redis
