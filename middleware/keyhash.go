@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/sha256"
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/ratekit/ratekit/store"
 )
@@ -53,6 +54,89 @@ func dbl(in [16]byte) [16]byte {
 	return out
 }
 
+// scope names a policy scope inside store keys (a rule's, or the
+// concurrency limiter's): requests under different scopes count in
+// different buckets. Every store key starts with the scope's name.
+type scope struct {
+	name [8]byte
+	// v4 is where the CMAC of every IPv4 /32 key of this scope stands
+	// before its last AES block, once the part of that block that does not
+	// depend on the address is mixed in (see keyHasher.prepare). h is the
+	// hasher v4 was computed with; nil until prepared.
+	v4 [16]byte
+	h  *keyHasher
+}
+
+// scopeOf returns the scope called name, not yet prepared.
+func scopeOf(name string) scope {
+	sum := sha256.Sum256([]byte(name))
+	return scope{name: [8]byte(sum[:8])}
+}
+
+// The message of an address key is 26 bytes, two AES blocks:
+//
+//	block 1: scope name (8) | kindIP | prefix bits | address bytes 0-5
+//	block 2: address bytes 6-15 | 0x80 | 0 (5)     (padded, so K2)
+//
+// The 16 address bytes are netip's As16 form. For an IPv4 /32 key bytes 0-5
+// are zero and bits is 32, so block 1, and its encryption, is the same for
+// every IPv4 client of a scope: prepare computes it once, and ipv4Key
+// needs one AES block per request instead of two.
+const (
+	ipKeyLen  = 8 + 1 + 1 + 16
+	v4MapByte = 10 // As16 of an IPv4 address has 0xff at bytes 10 and 11
+)
+
+// prepare sets s.v4 for h: the encryption of block 1 of an IPv4 /32 key,
+// xored with K2 and with block 2 minus the four IPv4 bytes.
+func (h *keyHasher) prepare(s *scope) {
+	var st [16]byte
+	copy(st[:8], s.name[:])
+	st[8], st[9] = kindIP, 32
+	h.block.Encrypt(st[:], st[:])
+	var b2 [16]byte
+	b2[v4MapByte-6], b2[v4MapByte-6+1] = 0xff, 0xff
+	b2[ipKeyLen-16] = 0x80
+	xor16(&st, &b2)
+	xor16(&st, &h.k2)
+	s.v4, s.h = st, h
+}
+
+// ipv4Key returns the key of the IPv4 /32 bucket a in s, which h has
+// prepared, using st as the (heap) buffer the cipher works in: the same
+// bytes as the general CMAC of the 26-byte message, with one AES block.
+func (h *keyHasher) ipv4Key(s *scope, a [4]byte, st *[16]byte) store.Key {
+	*st = s.v4
+	// Block 2 holds address bytes 6-15; the IPv4 bytes 12-15 sit at 6-9.
+	v := binary.LittleEndian.Uint32(st[6:10]) ^ binary.LittleEndian.Uint32(a[:])
+	binary.LittleEndian.PutUint32(st[6:10], v)
+	h.block.Encrypt(st[:], st[:])
+	return store.Key(*st)
+}
+
+// ipKey returns the key of the address bucket p in s for any prefix, two
+// AES blocks, using st as the cipher's buffer.
+func (h *keyHasher) ipKey(s *scope, p netip.Prefix, st *[16]byte) store.Key {
+	a := p.Addr().As16()
+	copy(st[:8], s.name[:])
+	st[8], st[9] = kindIP, byte(p.Bits())
+	copy(st[10:], a[:6])
+	h.block.Encrypt(st[:], st[:])
+	var b2 [16]byte
+	copy(b2[:], a[6:])
+	b2[ipKeyLen-16] = 0x80
+	xor16(st, &b2)
+	xor16(st, &h.k2)
+	h.block.Encrypt(st[:], st[:])
+	return store.Key(*st)
+}
+
+// xor16 sets dst to dst ^ src, eight bytes at a time.
+func xor16(dst, src *[16]byte) {
+	binary.LittleEndian.PutUint64(dst[:8], binary.LittleEndian.Uint64(dst[:8])^binary.LittleEndian.Uint64(src[:8]))
+	binary.LittleEndian.PutUint64(dst[8:], binary.LittleEndian.Uint64(dst[8:])^binary.LittleEndian.Uint64(src[8:]))
+}
+
 // cmac is one AES-CMAC computation fed in pieces without allocating.
 type cmac struct {
 	h     *keyHasher
@@ -66,26 +150,39 @@ func (c *cmac) reset(h *keyHasher) {
 	c.h, c.state, c.n = h, [16]byte{}, 0
 }
 
+// flush mixes the full pending block into the chaining value. It runs only
+// when more bytes follow: the last block is sum's.
+func (c *cmac) flush() {
+	xor16(&c.state, &c.buf)
+	c.h.block.Encrypt(c.state[:], c.state[:])
+	c.n = 0
+}
+
 func (c *cmac) write(p []byte) {
-	for _, b := range p {
-		c.writeByte(b)
+	for len(p) > 0 {
+		if c.n == 16 {
+			c.flush()
+		}
+		k := copy(c.buf[c.n:], p)
+		c.n += k
+		p = p[k:]
 	}
 }
 
 func (c *cmac) writeString(s string) {
-	for i := 0; i < len(s); i++ {
-		c.writeByte(s[i])
+	for len(s) > 0 {
+		if c.n == 16 {
+			c.flush()
+		}
+		k := copy(c.buf[c.n:], s)
+		c.n += k
+		s = s[k:]
 	}
 }
 
 func (c *cmac) writeByte(b byte) {
 	if c.n == 16 {
-		// Only now do we know this block is not the last one.
-		for i := range c.state {
-			c.state[i] ^= c.buf[i]
-		}
-		c.h.block.Encrypt(c.state[:], c.state[:])
-		c.n = 0
+		c.flush()
 	}
 	c.buf[c.n] = b
 	c.n++
@@ -98,9 +195,8 @@ func (c *cmac) sum() store.Key {
 		clear(c.buf[c.n+1:])
 		k = &c.h.k2
 	}
-	for i := range c.state {
-		c.state[i] ^= c.buf[i] ^ k[i]
-	}
+	xor16(&c.state, &c.buf)
+	xor16(&c.state, k)
 	c.h.block.Encrypt(c.state[:], c.state[:])
 	return store.Key(c.state)
 }

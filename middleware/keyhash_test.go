@@ -3,7 +3,11 @@ package middleware
 import (
 	"crypto/aes"
 	"encoding/hex"
+	"math/rand/v2"
+	"net/netip"
 	"testing"
+
+	"github.com/ratekit/ratekit/store"
 )
 
 // TestCMACVectors checks the CMAC against RFC 4493's test vectors.
@@ -32,6 +36,178 @@ func TestCMACVectors(t *testing.T) {
 		got := c.sum()
 		if hex.EncodeToString(got[:]) != tc.want {
 			t.Errorf("CMAC(%d bytes) = %x, want %s", tc.n, got, tc.want)
+		}
+	}
+
+	// Split writes of every size go through the same blocks.
+	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 40, 64} {
+		c := cmac{h: &h}
+		c.write(msg[:n/3])
+		c.writeString(string(msg[n/3 : n/2]))
+		for _, b := range msg[n/2 : n] {
+			c.writeByte(b)
+		}
+		if got, want := c.sum(), refCMAC(&h, msg[:n]); got != want {
+			t.Errorf("CMAC(%d bytes, split writes) = %v, want %v", n, got, want)
+		}
+	}
+}
+
+// refCMAC is RFC 4493 section 2.4 written out plainly, block by block: the
+// reference the streaming cmac and the address fast paths must match.
+func refCMAC(h *keyHasher, msg []byte) store.Key {
+	n := (len(msg) + 15) / 16
+	complete := n > 0 && len(msg)%16 == 0
+	if n == 0 {
+		n = 1
+	}
+	var last [16]byte
+	if complete {
+		copy(last[:], msg[16*(n-1):])
+		for i := range last {
+			last[i] ^= h.k1[i]
+		}
+	} else {
+		rest := msg[16*(n-1):]
+		copy(last[:], rest)
+		last[len(rest)] = 0x80
+		for i := range last {
+			last[i] ^= h.k2[i]
+		}
+	}
+	var x [16]byte
+	for b := range n - 1 {
+		for i := range x {
+			x[i] ^= msg[16*b+i]
+		}
+		h.block.Encrypt(x[:], x[:])
+	}
+	for i := range x {
+		x[i] ^= last[i]
+	}
+	h.block.Encrypt(x[:], x[:])
+	return store.Key(x)
+}
+
+// refKey is the message keyOf MACs, built the obvious way.
+func refKey(h *keyHasher, s *scope, id *identity) store.Key {
+	msg := append([]byte(nil), s.name[:]...)
+	if id.keyed {
+		msg = append(msg, kindKey)
+		msg = append(msg, id.id...)
+	} else {
+		a := id.ip.Addr().As16()
+		msg = append(msg, kindIP, byte(id.ip.Bits()))
+		msg = append(msg, a[:]...)
+	}
+	return refCMAC(h, msg)
+}
+
+// TestStoreKeysUnchanged pins store keys computed by the byte-at-a-time
+// CMAC that derived them before the fast paths existed: keys already in a
+// shared store (Redis) must not move when the code changes.
+func TestStoreKeysUnchanged(t *testing.T) {
+	l := &Limiter{hash: newKeyHasher([]byte("ratekit test secret"))}
+	var sc scratch
+	for _, tc := range []struct {
+		scope, prefix string
+		keyed         bool
+		id, want      string
+	}{
+		{"default", "203.0.113.9/32", false, "", "5c8b9c1cac6417664c1649bf36510c17"},
+		{"default", "0.0.0.0/32", false, "", "86bf964f8c48eeee80182230da196ac9"},
+		{"default", "2001:db8:1:2::/64", false, "", "6eddda7d74f24fef34dc5ad4b2c07f9a"},
+		{"default", "", true, "k_live_0123456789abcdef", "0fb5982f0818e63d56c673ee20078a60"},
+		{"default", "", true, "", "78f47cd16bc07bd2abe180ea6c0a2eff"},
+		{"rule:search", "203.0.113.9/32", false, "", "11810ffb5ab857cff71db32639330fee"},
+		{"rule:search", "0.0.0.0/32", false, "", "7af4549f391a50b573e6cfa5ea23a583"},
+		{"rule:search", "2001:db8:1:2::/64", false, "", "9dcb15c56696ee8c4c2abfa6a4d6a48b"},
+		{"rule:search", "", true, "k_live_0123456789abcdef", "a3b819bf4c02c3b6a8ce85e9be0d0f66"},
+		{"rule:search", "", true, "", "2de3c71ebe4ea1e9f023839e6700cd54"},
+		{"concurrency", "203.0.113.9/32", false, "", "9e9d9c84113e02c178b8f81d43acd48d"},
+		{"concurrency", "0.0.0.0/32", false, "", "d131419421fb42888fafe4130f6fcc63"},
+		{"concurrency", "2001:db8:1:2::/64", false, "", "45c616234afb989e6a6a94915a7d43b9"},
+		{"concurrency", "", true, "k_live_0123456789abcdef", "43fa21375ddf1484013b478d1ed14459"},
+		{"concurrency", "", true, "", "9349c1bdb44794a7064c9436dff9f935"},
+	} {
+		id := identity{keyed: tc.keyed, id: tc.id}
+		if !tc.keyed {
+			id.ip = netip.MustParsePrefix(tc.prefix)
+		}
+		prepared := scopeOf(tc.scope)
+		l.hash.prepare(&prepared)
+		for _, s := range []scope{scopeOf(tc.scope), prepared} {
+			if got := l.keyOf(&s, &id, &sc); got.String() != tc.want {
+				t.Errorf("keyOf(%s, %+v, prepared %v) = %v, want %s", tc.scope, id, s.h != nil, got, tc.want)
+			}
+		}
+	}
+}
+
+// TestKeyOfMatchesReference compares keyOf with the plain CMAC of its
+// message for random IPv4 clients, IPv6 buckets of every prefix length,
+// IPv4 prefixes other than /32, and API-key identities of every length
+// around the block boundaries, in prepared and unprepared scopes.
+func TestKeyOfMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	l := &Limiter{hash: newKeyHasher([]byte("another secret"))}
+	var sc scratch
+	other := newKeyHasher([]byte("a third secret"))
+	scopes := []scope{scopeOf("default"), scopeOf("rule:x"), scopeOf("concurrency")}
+	for i := range scopes {
+		l.hash.prepare(&scopes[i])
+	}
+	foreign := scopeOf("default")
+	other.prepare(&foreign) // prepared for another hasher: must not be used
+	scopes = append(scopes, scopeOf("unprepared"), foreign)
+	check := func(s *scope, id identity) {
+		t.Helper()
+		if got, want := l.keyOf(s, &id, &sc), refKey(&l.hash, s, &id); got != want {
+			t.Fatalf("keyOf(%x, %+v) = %v, want %v", s.name, id, got, want)
+		}
+	}
+	for i := range scopes {
+		s := &scopes[i]
+		for _, a := range []string{"0.0.0.0", "255.255.255.255", "10.0.0.1", "127.0.0.1"} {
+			check(s, identity{ip: netip.PrefixFrom(netip.MustParseAddr(a), 32)})
+		}
+		for range 2000 {
+			var b4 [4]byte
+			var b16 [16]byte
+			for j := range b16 {
+				b16[j] = byte(rng.Uint32())
+			}
+			copy(b4[:], b16[:])
+			check(s, identity{ip: netip.PrefixFrom(netip.AddrFrom4(b4), 32)})
+			bits := rng.IntN(129)
+			p, _ := netip.AddrFrom16(b16).Prefix(bits)
+			check(s, identity{ip: p})
+			p4, _ := netip.AddrFrom4(b4).Prefix(rng.IntN(33))
+			check(s, identity{ip: p4})
+		}
+		for n := range 80 {
+			id := make([]byte, n)
+			for j := range id {
+				id[j] = byte(rng.Uint32())
+			}
+			check(s, identity{keyed: true, id: string(id)})
+		}
+	}
+}
+
+// TestKeyOfAllocs holds the keyed hash to no allocation.
+func TestKeyOfAllocs(t *testing.T) {
+	l := &Limiter{hash: newKeyHasher([]byte("secret"))}
+	s := scopeOf("default")
+	l.hash.prepare(&s)
+	sc := new(scratch)
+	for _, id := range []identity{
+		{ip: netip.MustParsePrefix("203.0.113.9/32")},
+		{ip: netip.MustParsePrefix("2001:db8::/64")},
+		{keyed: true, id: "k_live_0123456789abcdef0123456789"},
+	} {
+		if n := testing.AllocsPerRun(100, func() { l.keyOf(&s, &id, sc) }); n != 0 {
+			t.Errorf("keyOf(%+v) allocates %v times, want 0", id, n)
 		}
 	}
 }

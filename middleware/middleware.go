@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -214,7 +213,7 @@ type Limiter struct {
 	slots     store.Concurrency // nil when Config.Concurrency is 0
 	slotLimit int
 	slotTTL   time.Duration
-	slotScope [8]byte
+	slotScope scope
 	slotsPol  window.Policy // the pseudo-policy a concurrency refusal is rendered with
 	breaker   *breaker      // nil for the memory store
 	deny      *denyCache    // nil for the memory store or when disabled
@@ -345,6 +344,9 @@ func New(cfg Config) (*Limiter, error) {
 		rand.Read(secret)
 	}
 	l.hash = newKeyHasher(secret)
+	for _, r := range l.all {
+		l.hash.prepare(&r.scope)
+	}
 	maxCost := 1 // of the rules a plan can apply to
 	for _, r := range l.all {
 		if r.planned {
@@ -365,6 +367,7 @@ func New(cfg Config) (*Limiter, error) {
 	if cfg.Concurrency > 0 {
 		l.slots, _ = l.store.(store.Concurrency)
 		l.slotLimit, l.slotTTL, l.slotScope = cfg.Concurrency, cfg.ConcurrencyTTL, scopeOf("concurrency")
+		l.hash.prepare(&l.slotScope)
 		if l.slotTTL == 0 {
 			l.slotTTL = time.Minute
 		}
@@ -431,13 +434,6 @@ func (l *Limiter) warnConfig(cfg Config) {
 func clonePolicy(p window.Policy) window.Policy {
 	p.Windows = append([]window.Window(nil), p.Windows...)
 	return p
-}
-
-// scopeOf names a policy scope inside store keys: requests under different
-// scopes count in different buckets.
-func scopeOf(name string) [8]byte {
-	sum := sha256.Sum256([]byte(name))
-	return [8]byte(sum[:8])
 }
 
 // dividePolicy returns p with every limit divided by n, but never below
@@ -546,21 +542,21 @@ func (l *Limiter) lookupKey(ctx context.Context, key string, sc *scratch) (clien
 	return client, valid, ok
 }
 
-// keyOf derives the store key of id within scope (a rule's, or the
-// concurrency limiter's).
-func (l *Limiter) keyOf(scope *[8]byte, id *identity, sc *scratch) store.Key {
+// keyOf derives the store key of id within s (a rule's scope, or the
+// concurrency limiter's): the AES-CMAC of s's name, the identity's kind and
+// the identity.
+func (l *Limiter) keyOf(s *scope, id *identity, sc *scratch) store.Key {
 	c := &sc.cmac
-	c.reset(&l.hash)
-	c.write(scope[:])
-	if id.keyed {
-		c.writeByte(kindKey)
-		c.writeString(id.id)
-		return c.sum()
+	if !id.keyed {
+		if a := id.ip.Addr(); a.Is4() && id.ip.Bits() == 32 && s.h == &l.hash {
+			return l.hash.ipv4Key(s, a.As4(), &c.state)
+		}
+		return l.hash.ipKey(s, id.ip, &c.state)
 	}
-	c.writeByte(kindIP)
-	c.writeByte(byte(id.ip.Bits()))
-	a16 := id.ip.Addr().As16()
-	c.write(a16[:])
+	c.reset(&l.hash)
+	c.write(s.name[:])
+	c.writeByte(kindKey)
+	c.writeString(id.id)
 	return c.sum()
 }
 

@@ -65,7 +65,7 @@ func methodIndex(m string) int {
 // rule is a compiled Rule: everything a request needs, precomputed.
 type rule struct {
 	name     string
-	scope    [8]byte
+	scope    scope
 	policy   window.Policy // explicit or default
 	fallback window.Policy // policy divided for LocalFallback
 	planned  bool          // policy came from Config.Policy: a client's plan may replace it
