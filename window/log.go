@@ -54,7 +54,6 @@ const (
 // ring is a decoded view of a Log's buffer, used for one decision and
 // written back by save.
 type ring struct {
-	log    *Log
 	all    []uint16 // the whole buffer
 	buf    []uint16 // the instants: capacity entries of 1 or 2 words
 	before []uint16 // running totals, 2 words per slot; nil while every entry costs 1
@@ -83,7 +82,7 @@ func words(cap uint32, wide, costs bool) int {
 
 // load decodes l's buffer.
 func (l *Log) load() ring {
-	r := ring{log: l}
+	var r ring
 	if l.p == nil {
 		return r
 	}
@@ -106,11 +105,13 @@ func (l *Log) load() ring {
 	return r
 }
 
-// save writes r's scalar fields back into its buffer.
-func (r *ring) save() {
+// save writes r's scalar fields back into its buffer and points l at the
+// buffer, which relayout may have replaced.
+func (r *ring) save(l *Log) {
 	if r.all == nil {
 		return
 	}
+	l.p = &r.all[0]
 	c, hd := r.cap, r.head
 	if r.before != nil {
 		c |= costsBit
@@ -179,7 +180,7 @@ func (l *Log) Reset() { l.p = nil }
 func (l *Log) TakeAt(now time.Time, p *Policy, n int) Decision {
 	r := l.load()
 	d := r.decide(now.UnixMilli(), p, n, true)
-	r.save()
+	r.save(l)
 	return d
 }
 
@@ -419,11 +420,11 @@ func (l *ring) bound(p *Policy) uint32 {
 
 // relayout copies the ring into a new buffer of size entries (at least
 // l.n), laid out from slot 0, in the encoding wide asks for, with running
-// totals when costs is set, and points the log at it.
+// totals when costs is set; save points the log at it.
 func (l *ring) relayout(size uint32, wide, costs bool) {
 	size = max(size, l.n)
 	all := make([]uint16, words(size, wide, costs))
-	nr := ring{log: l.log, all: all, cap: size, n: l.n, newest: l.newest, wide: wide}
+	nr := ring{all: all, cap: size, n: l.n, newest: l.newest, wide: wide}
 	end := hdrWords + int(size)
 	if wide {
 		end += int(size)
@@ -442,5 +443,4 @@ func (l *ring) relayout(size uint32, wide, costs bool) {
 		nr.total = l.cumBefore(l.n)
 	}
 	*l = nr
-	l.log.p = &all[0]
 }

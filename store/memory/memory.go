@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,20 +61,36 @@ var (
 var ErrInvalidConfig = errors.New("store/memory: invalid config")
 
 // shard is one locked partition. Exact and counter states live in separate
-// maps so each entry is only as large as its algorithm needs.
+// maps so each entry is only as large as its algorithm needs. Entries are
+// held by value: a window.Log is one pointer to a pointer-free buffer, so a
+// key costs one map slot plus its state, and a lookup touches the map and
+// the state, nothing else.
 type shard struct {
 	mu       sync.Mutex
-	logs     map[store.Key]*entry[window.Log]
-	ctrs     map[store.Key]*entry[window.Counter]
+	logs     map[store.Key]entry[window.Log]
+	ctrs     map[store.Key]entry[window.Counter]
 	inflight map[store.Key][]uint64 // IDs of the concurrency leases held, see Acquire
 	_        [32]byte               // keep neighbouring shards' locks off one cache line
 }
 
-// entry is one key's state plus what eviction and reclamation need.
+// entry is one key's state plus what eviction and reclamation need, in
+// whole seconds since the Unix epoch (see sec): rounded up, so a key is never
+// thought idle or unlimited early.
 type entry[S any] struct {
 	s            S
-	expires      int64 // ms after which nothing counted can matter: idle
-	limitedUntil int64 // ms before which a cost-1 request would be rejected
+	expires      uint32 // second from which nothing counted can matter: idle
+	limitedUntil uint32 // second before which a cost-1 request may be rejected
+}
+
+// sec returns t (ms since the Unix epoch) in whole seconds, rounded up and
+// saturated to the uint32 range (until the year 2106).
+func sec(t int64) uint32 {
+	return uint32(min(max((t+999)/1000, 0), math.MaxUint32))
+}
+
+// nowSec returns t in whole seconds, rounded down, saturated like sec.
+func nowSec(t int64) uint32 {
+	return uint32(min(max(t/1000, 0), math.MaxUint32))
 }
 
 // New returns a store configured by cfg, and starts its reclaimer.
@@ -116,8 +133,8 @@ func New(cfg Config) (*Store, error) {
 		done:     make(chan struct{}),
 	}
 	for i := range s.shards {
-		s.shards[i].logs = make(map[store.Key]*entry[window.Log])
-		s.shards[i].ctrs = make(map[store.Key]*entry[window.Counter])
+		s.shards[i].logs = make(map[store.Key]entry[window.Log])
+		s.shards[i].ctrs = make(map[store.Key]entry[window.Counter])
 		s.shards[i].inflight = make(map[store.Key][]uint64)
 	}
 	go s.reclaim(cfg.SweepInterval / time.Duration(cfg.Shards))
@@ -147,33 +164,40 @@ func (s *Store) Take(ctx context.Context, req store.Request) (window.Decision, e
 	// clock order; otherwise two racing requests could look like a clock
 	// step backwards.
 	now := s.now()
-	if req.Policy.Algorithm == window.SlidingCounter {
-		return take(s, sh, sh.ctrs, req, now)
-	}
-	return take(s, sh, sh.logs, req, now)
-}
-
-// stateOf is implemented by the per-key states of package window.
-type stateOf[S any] interface {
-	*S
-	TakeAt(time.Time, *window.Policy, int) window.Decision
-	PeekAt(time.Time, *window.Policy) window.Decision
-	Reset()
-}
-
-func take[S any, P stateOf[S]](s *Store, sh *shard, m map[store.Key]*entry[S], req store.Request, now time.Time) (window.Decision, error) {
 	t := now.UnixMilli()
-	e, ok := m[req.Key]
-	if !ok {
-		if len(sh.logs)+len(sh.ctrs) >= s.perShard && !s.evict(sh, t) {
+	// Two copies of the same few lines rather than one generic function: a
+	// method called through a generic type's dictionary makes the entry
+	// escape, which would cost an allocation per decision.
+	if req.Policy.Algorithm == window.SlidingCounter {
+		e, ok := sh.ctrs[req.Key]
+		if !ok && !s.room(sh, t) {
 			return window.Decision{}, store.ErrFull
 		}
-		e = new(entry[S])
-		m[req.Key] = e
+		d := e.s.TakeAt(now, req.Policy, req.Cost)
+		e.note(&d, req.Policy, t)
+		sh.ctrs[req.Key] = e
+		return d, nil
 	}
-	d := P(&e.s).TakeAt(now, req.Policy, req.Cost)
+	e, ok := sh.logs[req.Key]
+	if !ok && !s.room(sh, t) {
+		return window.Decision{}, store.ErrFull
+	}
+	was := e
+	d := e.s.TakeAt(now, req.Policy, req.Cost)
 	e.note(&d, req.Policy, t)
+	if !ok || e != was {
+		// The log's buffer is shared, so only a new buffer or new
+		// bookkeeping needs the map written; a rejection in the same
+		// second as the last one needs nothing.
+		sh.logs[req.Key] = e
+	}
 	return d, nil
+}
+
+// room reports whether sh can take one more key at t, evicting one if it is
+// full.
+func (s *Store) room(sh *shard, t int64) bool {
+	return len(sh.logs)+len(sh.ctrs) < s.perShard || s.evict(sh, t)
 }
 
 // note records what reclamation and eviction need from decision d at t.
@@ -188,16 +212,17 @@ func (e *entry[S]) note(d *window.Decision, p *window.Policy, t int64) {
 		if p.Algorithm == window.SlidingCounter {
 			span *= 2
 		}
-		e.expires = t + span.Milliseconds()
+		e.expires = sec(t + span.Milliseconds())
 	}
-	e.limitedUntil = t + d.RetryAfter.Milliseconds()
+	until := t + d.RetryAfter.Milliseconds()
 	if d.Allowed {
 		for _, w := range d.States() {
 			if w.Remaining == 0 {
-				e.limitedUntil = max(e.limitedUntil, t+w.Reset.Milliseconds())
+				until = max(until, t+w.Reset.Milliseconds())
 			}
 		}
 	}
+	e.limitedUntil = sec(until)
 }
 
 // evictSample is how many keys a full shard inspects to make room.
@@ -208,16 +233,17 @@ const evictSample = 8
 // reports whether a key was removed.
 func (s *Store) evict(sh *shard, t int64) bool {
 	var victim store.Key
-	var victimExp int64
+	var victimExp uint32
 	found, inLogs := false, false
 	seen := 0
-	consider := func(k store.Key, expires, limitedUntil int64, logs bool) bool {
+	now := nowSec(t)
+	consider := func(k store.Key, expires, limitedUntil uint32, logs bool) bool {
 		seen++
-		if t >= expires {
+		if now >= expires {
 			victim, found, inLogs, victimExp = k, true, logs, expires
 			return true
 		}
-		if t >= limitedUntil && (!found || expires < victimExp) {
+		if now >= limitedUntil && (!found || expires < victimExp) {
 			victim, found, inLogs, victimExp = k, true, logs, expires
 		}
 		return seen >= evictSample
@@ -227,7 +253,7 @@ func (s *Store) evict(sh *shard, t int64) bool {
 			break
 		}
 	}
-	if seen < evictSample && !(found && t >= victimExp) {
+	if seen < evictSample && !(found && now >= victimExp) {
 		for k, e := range sh.ctrs {
 			if consider(k, e.expires, e.limitedUntil, false) {
 				break
@@ -259,18 +285,13 @@ func (s *Store) Peek(ctx context.Context, key store.Key, p *window.Policy) (wind
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	now := s.now()
+	// A missing key reads as the zero state: an empty log or counter.
 	if p.Algorithm == window.SlidingCounter {
-		return peek(sh.ctrs, key, p, now), nil
+		e := sh.ctrs[key]
+		return e.s.PeekAt(now, p), nil
 	}
-	return peek(sh.logs, key, p, now), nil
-}
-
-func peek[S any, P stateOf[S]](m map[store.Key]*entry[S], key store.Key, p *window.Policy, now time.Time) window.Decision {
-	if e, ok := m[key]; ok {
-		return P(&e.s).PeekAt(now, p)
-	}
-	var empty S
-	return P(&empty).PeekAt(now, p)
+	e := sh.logs[key]
+	return e.s.PeekAt(now, p), nil
 }
 
 // Reset forgets key. See [store.Admin].
@@ -334,7 +355,7 @@ func (s *Store) reclaim(every time.Duration) {
 func (s *Store) sweep(sh *shard) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	t := s.now().UnixMilli()
+	t := nowSec(s.now().UnixMilli())
 	for k, e := range sh.logs {
 		if t >= e.expires {
 			delete(sh.logs, k)
