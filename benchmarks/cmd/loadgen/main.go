@@ -25,7 +25,8 @@
 // per target across rounds. When targets named "on" and "off" are given, it
 // prints what "on" adds at p50, p99 and p99.9. It exits 1 if more than
 // -max-errors of the requests failed or, with -check-flat, if the sampled
-// heap grew or goroutines did not return to their baseline.
+// live heap trended up with the requests served or goroutines did not
+// return to their baseline.
 package main
 
 import (
@@ -119,7 +120,7 @@ func main() {
 	sampleEvery := flag.Duration("sample-every", 15*time.Second, "interval between samples")
 	checkFlat := flag.Bool("check-flat", false, "fail unless the heap stays flat after -flat-after and goroutines return to the baseline")
 	flatAfter := flag.Duration("flat-after", 0, "the sample at or after this time since the start is the reference for -check-flat (0: 30% of the whole load)")
-	heapTol := flag.Float64("heap-tolerance", 0.10, "-check-flat: the largest live heap after the reference may exceed it by this fraction")
+	heapTol := flag.Float64("heap-tolerance", 0.10, "-check-flat: how much the fitted live-heap trend after -flat-after may rise, as a fraction of the heap then")
 	goSlack := flag.Int("goroutine-slack", 5, "-check-flat: goroutines after the load may exceed the baseline by this many")
 	flag.Parse()
 	if len(targets) == 0 || cfg.rate <= 0 || cfg.conns <= 0 || cfg.clients <= 0 || cfg.clients+cfg.offset > 1<<24-1<<16 {

@@ -90,3 +90,16 @@ func TestRun(t *testing.T) {
 		t.Errorf("source run: peers %v, want 127.1.0.1 to 127.1.0.5", peers)
 	}
 }
+
+func TestFit(t *testing.T) {
+	var xs []sample
+	for i := range 10 {
+		var x sample
+		x.answered = int64(i) * 1000
+		x.stats.HeapLive = 5000 + uint64(i)*3000 // 3 bytes per request
+		xs = append(xs, x)
+	}
+	if got := fit(xs); got < 2.999 || got > 3.001 {
+		t.Errorf("fit(3 bytes per request) = %v, want 3", got)
+	}
+}
