@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/ratekit/ratekit/benchmarks"
 )
 
@@ -84,6 +86,18 @@ func TestAccuracy(t *testing.T) {
 	} else {
 		t.Cleanup(func() { client.Close() })
 		peers = append(peers, benchmarks.Redis(client, uniquePrefix())...)
+		// Three application instances, each with its own client, sharing
+		// the one Redis; requests alternate between them.
+		var clients []*goredis.Client
+		for range 3 {
+			c, err := redisClient()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			clients = append(clients, c)
+		}
+		peers = append(peers, benchmarks.RedisInstances(clients, uniquePrefix()))
 	}
 	schedule := accuracySchedule()
 	var rows []accuracyRow
@@ -102,9 +116,9 @@ func TestAccuracy(t *testing.T) {
 		})
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-14s %-5s %5s %9s %12s %16s\n", "peer", "clock", "sent", "admitted", "max in 1s", "from t0+")
+	fmt.Fprintf(&b, "\n%-16s %-5s %5s %9s %12s %16s\n", "peer", "clock", "sent", "admitted", "max in 1s", "from t0+")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%-14s %-5s %5d %9d %12d %16v\n", r.peer, r.clock, r.sent, r.admitted, r.maxIn1s, r.maxAt)
+		fmt.Fprintf(&b, "%-16s %-5s %5d %9d %12d %16v\n", r.peer, r.clock, r.sent, r.admitted, r.maxIn1s, r.maxAt)
 	}
 	t.Log(b.String())
 	writeAccuracyCSV(t, rows)
@@ -144,6 +158,11 @@ func runSchedule(t *testing.T, p benchmarks.Peer, schedule []time.Duration) []ti
 		h.ServeHTTP(w, r)
 		if w.code != 0 && w.code != http.StatusOK && w.code != http.StatusTooManyRequests {
 			t.Fatalf("%s answered %d at t0+%v", p.Name, w.code, at)
+		}
+		if w.h.Get("X-RateLimit-Degraded") != "" {
+			// ratekit's store failed and the failure policy answered: that
+			// is not a decision, so it must not count as one.
+			t.Errorf("%s answered degraded (store failure) at t0+%v", p.Name, at)
 		}
 		if !w.rejected() {
 			admitted = append(admitted, now)
