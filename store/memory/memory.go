@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,15 +62,16 @@ var (
 var ErrInvalidConfig = errors.New("store/memory: invalid config")
 
 // shard is one locked partition. Exact and counter states live in separate
-// maps so each entry is only as large as its algorithm needs. Entries are
-// held by value: a window.Log is one pointer to a pointer-free buffer, so a
-// key costs one map slot plus its state, and a lookup touches the map and
-// the state, nothing else.
+// tables so each slot is only as large as its algorithm needs. Entries are
+// held in the slots: a window.Log is one pointer to a pointer-free buffer, so
+// an exact key costs a 32-byte slot plus its state, and a lookup touches the
+// slot and the state, nothing else.
 type shard struct {
 	mu       sync.Mutex
-	logs     map[store.Key]entry[window.Log]
-	ctrs     map[store.Key]entry[window.Counter]
+	logs     table[entry[window.Log]]
+	ctrs     table[entry[window.Counter]]
 	inflight map[store.Key][]uint64 // IDs of the concurrency leases held, see Acquire
+	sample   uint64                 // where the next eviction sample starts
 	_        [32]byte               // keep neighbouring shards' locks off one cache line
 }
 
@@ -133,8 +135,10 @@ func New(cfg Config) (*Store, error) {
 		done:     make(chan struct{}),
 	}
 	for i := range s.shards {
-		s.shards[i].logs = make(map[store.Key]entry[window.Log])
-		s.shards[i].ctrs = make(map[store.Key]entry[window.Counter])
+		seed := rand.Uint64()
+		s.shards[i].logs.seed = seed
+		s.shards[i].ctrs.seed = seed
+		s.shards[i].sample = seed
 		s.shards[i].inflight = make(map[store.Key][]uint64)
 	}
 	go s.reclaim(cfg.SweepInterval / time.Duration(cfg.Shards))
@@ -166,38 +170,36 @@ func (s *Store) Take(ctx context.Context, req store.Request) (window.Decision, e
 	now := s.now()
 	t := now.UnixMilli()
 	// Two copies of the same few lines rather than one generic function: a
-	// method called through a generic type's dictionary makes the entry
+	// method called through a generic type's dictionary makes the state
 	// escape, which would cost an allocation per decision.
 	if req.Policy.Algorithm == window.SlidingCounter {
-		e, ok := sh.ctrs[req.Key]
-		if !ok && !s.room(sh, t) {
-			return window.Decision{}, store.ErrFull
+		e := sh.ctrs.find(req.Key)
+		if e == nil {
+			if !s.room(sh, t) {
+				return window.Decision{}, store.ErrFull
+			}
+			e = sh.ctrs.insert(req.Key)
 		}
 		d := e.s.TakeAt(now, req.Policy, req.Cost)
 		e.note(&d, req.Policy, t)
-		sh.ctrs[req.Key] = e
 		return d, nil
 	}
-	e, ok := sh.logs[req.Key]
-	if !ok && !s.room(sh, t) {
-		return window.Decision{}, store.ErrFull
+	e := sh.logs.find(req.Key)
+	if e == nil {
+		if !s.room(sh, t) {
+			return window.Decision{}, store.ErrFull
+		}
+		e = sh.logs.insert(req.Key)
 	}
-	was := e
 	d := e.s.TakeAt(now, req.Policy, req.Cost)
 	e.note(&d, req.Policy, t)
-	if !ok || e != was {
-		// The log's buffer is shared, so only a new buffer or new
-		// bookkeeping needs the map written; a rejection in the same
-		// second as the last one needs nothing.
-		sh.logs[req.Key] = e
-	}
 	return d, nil
 }
 
 // room reports whether sh can take one more key at t, evicting one if it is
 // full.
 func (s *Store) room(sh *shard, t int64) bool {
-	return len(sh.logs)+len(sh.ctrs) < s.perShard || s.evict(sh, t)
+	return sh.logs.len()+sh.ctrs.len() < s.perShard || s.evict(sh, t)
 }
 
 // note records what reclamation and eviction need from decision d at t.
@@ -230,43 +232,42 @@ const evictSample = 8
 
 // evict makes room in a full shard: an idle key if one is sampled, else the
 // sampled key that expires soonest among those not currently limited. It
-// reports whether a key was removed.
+// reports whether a key was removed. Samples start where the last one ended,
+// so successive evictions walk the whole table.
 func (s *Store) evict(sh *shard, t int64) bool {
 	var victim store.Key
 	var victimExp uint32
-	found, inLogs := false, false
+	found, inLogs, idle := false, false, false
 	seen := 0
 	now := nowSec(t)
 	consider := func(k store.Key, expires, limitedUntil uint32, logs bool) bool {
 		seen++
 		if now >= expires {
-			victim, found, inLogs, victimExp = k, true, logs, expires
-			return true
+			victim, found, inLogs, victimExp, idle = k, true, logs, expires, true
+			return false
 		}
 		if now >= limitedUntil && (!found || expires < victimExp) {
 			victim, found, inLogs, victimExp = k, true, logs, expires
 		}
-		return seen >= evictSample
+		return seen < evictSample
 	}
-	for k, e := range sh.logs {
-		if consider(k, e.expires, e.limitedUntil, true) {
-			break
-		}
+	start := int(sh.sample % uint64(max(sh.logs.len()+sh.ctrs.len(), 1)))
+	sh.logs.each(start, func(k store.Key, e *entry[window.Log]) (bool, bool) {
+		return false, consider(k, e.expires, e.limitedUntil, true)
+	})
+	if seen < evictSample && !idle {
+		sh.ctrs.each(start, func(k store.Key, e *entry[window.Counter]) (bool, bool) {
+			return false, consider(k, e.expires, e.limitedUntil, false)
+		})
 	}
-	if seen < evictSample && !(found && now >= victimExp) {
-		for k, e := range sh.ctrs {
-			if consider(k, e.expires, e.limitedUntil, false) {
-				break
-			}
-		}
-	}
+	sh.sample = sh.sample*6364136223846793005 + 1442695040888963407
 	if !found {
 		return false
 	}
 	if inLogs {
-		delete(sh.logs, victim)
+		sh.logs.delete(victim)
 	} else {
-		delete(sh.ctrs, victim)
+		sh.ctrs.delete(victim)
 	}
 	s.evictions.Add(1)
 	return true
@@ -287,11 +288,17 @@ func (s *Store) Peek(ctx context.Context, key store.Key, p *window.Policy) (wind
 	now := s.now()
 	// A missing key reads as the zero state: an empty log or counter.
 	if p.Algorithm == window.SlidingCounter {
-		e := sh.ctrs[key]
+		var zero window.Counter
+		if e := sh.ctrs.find(key); e != nil {
+			return e.s.PeekAt(now, p), nil
+		}
+		return zero.PeekAt(now, p), nil
+	}
+	var zero window.Log
+	if e := sh.logs.find(key); e != nil {
 		return e.s.PeekAt(now, p), nil
 	}
-	e := sh.logs[key]
-	return e.s.PeekAt(now, p), nil
+	return zero.PeekAt(now, p), nil
 }
 
 // Reset forgets key. See [store.Admin].
@@ -301,8 +308,8 @@ func (s *Store) Reset(ctx context.Context, key store.Key) error {
 	}
 	sh := s.shard(key)
 	sh.mu.Lock()
-	delete(sh.logs, key)
-	delete(sh.ctrs, key)
+	sh.logs.delete(key)
+	sh.ctrs.delete(key)
 	sh.mu.Unlock()
 	return nil
 }
@@ -313,7 +320,7 @@ func (s *Store) Len() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n += len(sh.logs) + len(sh.ctrs)
+		n += sh.logs.len() + sh.ctrs.len()
 		sh.mu.Unlock()
 	}
 	return n
@@ -356,14 +363,10 @@ func (s *Store) sweep(sh *shard) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	t := nowSec(s.now().UnixMilli())
-	for k, e := range sh.logs {
-		if t >= e.expires {
-			delete(sh.logs, k)
-		}
-	}
-	for k, e := range sh.ctrs {
-		if t >= e.expires {
-			delete(sh.ctrs, k)
-		}
-	}
+	sh.logs.each(0, func(_ store.Key, e *entry[window.Log]) (bool, bool) {
+		return t >= e.expires, true
+	})
+	sh.ctrs.each(0, func(_ store.Key, e *entry[window.Counter]) (bool, bool) {
+		return t >= e.expires, true
+	})
 }
