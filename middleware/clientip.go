@@ -415,6 +415,62 @@ func parseNode(s string) (a netip.Addr, ok bool) {
 	if len(s) == 0 || len(s) > maxNodeLen {
 		return netip.Addr{}, false
 	}
+	if a, ok := parseIPv4Port(s); ok {
+		return a, true
+	}
+	return parseNodeGeneral(s)
+}
+
+// parseIPv4Port parses the commonest RemoteAddr and hop, "a.b.c.d:port"
+// or "a.b.c.d", in one pass. It accepts only strings that netip accepts as
+// the same address (four decimal fields of 1 to 3 digits, at most 255,
+// without leading zeros; a port of 1 to 5 digits, at most 65535), and says
+// false for anything else, which parseNodeGeneral then decides: it never
+// rejects what netip would accept, it just leaves it to netip.
+func parseIPv4Port(s string) (netip.Addr, bool) {
+	var a [4]byte
+	i := 0
+	for f := range a {
+		if f > 0 {
+			if i == len(s) || s[i] != '.' {
+				return netip.Addr{}, false
+			}
+			i++
+		}
+		start, v := i, 0
+		for i < len(s) && i-start < 3 && '0' <= s[i] && s[i] <= '9' {
+			v = v*10 + int(s[i]-'0')
+			i++
+		}
+		if n := i - start; n == 0 || v > 255 || (n > 1 && s[start] == '0') {
+			return netip.Addr{}, false
+		}
+		a[f] = byte(v)
+	}
+	if i == len(s) {
+		return netip.AddrFrom4(a), true
+	}
+	port := s[i+1:]
+	if s[i] != ':' || len(port) == 0 || len(port) > 5 {
+		return netip.Addr{}, false
+	}
+	p := 0
+	for j := 0; j < len(port); j++ {
+		c := port[j]
+		if c < '0' || c > '9' {
+			return netip.Addr{}, false
+		}
+		p = p*10 + int(c-'0')
+	}
+	if p > 65535 {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4(a), true
+}
+
+// parseNodeGeneral is parseNode for every form, with netip's parsers. s is
+// not empty and at most maxNodeLen bytes.
+func parseNodeGeneral(s string) (a netip.Addr, ok bool) {
 	// Pick the one parser that can succeed: a failed parse allocates its
 	// error, and RemoteAddr always has a port.
 	var err error

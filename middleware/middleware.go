@@ -491,7 +491,8 @@ type identity struct {
 // identify finds out who sent r: the client behind a valid API key, else
 // the client address. ok is false when the validator panicked.
 func (l *Limiter) identify(r *http.Request, sc *scratch) (id identity, ok bool) {
-	if key, found := apiKey(r); found && l.validate != nil {
+	// Without a validator no key can count, so the key headers are not read.
+	if key, found := l.apiKey(r); found {
 		client, valid, ok := l.lookupKey(r.Context(), key, sc)
 		if !ok {
 			return id, false
@@ -518,6 +519,15 @@ func (l *Limiter) identify(r *http.Request, sc *scratch) (id identity, ok bool) 
 		}
 	}
 	return id, true
+}
+
+// apiKey returns the request's well-formed API key, if a validator is
+// there to judge it.
+func (l *Limiter) apiKey(r *http.Request) (string, bool) {
+	if l.validate == nil {
+		return "", false
+	}
+	return apiKey(r)
 }
 
 // lookupKey asks the validator about key, through the cache when there is
