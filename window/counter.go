@@ -1,6 +1,9 @@
 package window
 
-import "time"
+import (
+	"time"
+	"unsafe"
+)
 
 // Counter is the per-key state of the [SlidingCounter] algorithm. Each window of
 // length W is split into fixed slots [kW, (k+1)W); the count in the sliding
@@ -12,11 +15,37 @@ import "time"
 // in the previous one and elapsed how far t is into the current slot. The
 // comparison with the limit is done in exact integer arithmetic.
 //
+// The state is one pointer-free allocation of 4-byte words: the number of
+// windows, the instant of the latest write (ms, two words), then prev and
+// curr per window — 28 bytes for two windows. Each window's current slot is
+// not stored: every write happens at the latest write's instant, so slot k
+// of window W is that instant divided by W.
+//
 // The zero value is an empty counter. A Counter is not safe for concurrent
-// use; the store serialises access per key.
+// use; the store serialises access per key. Copying a Counter aliases its
+// state.
 type Counter struct {
-	w    []slot
-	last int64 // ms of the latest decision that wrote
+	p *uint32 // nil when empty
+}
+
+// ctrHdr is the number of header words before the per-window counts.
+const ctrHdr = 3
+
+// load returns the counter's words, or nil.
+func (c *Counter) load() []uint32 {
+	if c.p == nil {
+		return nil
+	}
+	n := int(*c.p)
+	return unsafe.Slice(c.p, ctrHdr+2*n)
+}
+
+// slots decodes the per-window slots of state b (len(b) > 0).
+func slotsOf(b []uint32, p *Policy, out *[MaxWindows]slot) {
+	last := int64(uint64(b[1]) | uint64(b[2])<<32)
+	for i := range int(b[0]) {
+		out[i] = slot{epoch: last / ms(p.Windows[i].Length), prev: b[ctrHdr+2*i], curr: b[ctrHdr+2*i+1]}
+	}
 }
 
 // slot is one window's pair of fixed-window counts.
@@ -27,17 +56,23 @@ type slot struct {
 
 // Idle reports whether, at now, nothing counted in c affects any window of p.
 func (c *Counter) Idle(now time.Time, p *Policy) bool {
+	b := c.load()
+	if len(b) == 0 || int(b[0]) != len(p.Windows) {
+		return true
+	}
+	var w [MaxWindows]slot
+	slotsOf(b, p, &w)
 	t := now.UnixMilli()
-	for i, s := range c.w {
-		if i < len(p.Windows) && t/ms(p.Windows[i].Length) < s.epoch+2 && (s.prev > 0 || s.curr > 0) {
+	for i, s := range w[:b[0]] {
+		if t/ms(p.Windows[i].Length) < s.epoch+2 && (s.prev > 0 || s.curr > 0) {
 			return false
 		}
 	}
 	return true
 }
 
-// Reset forgets every count.
-func (c *Counter) Reset() { c.w = c.w[:0] }
+// Reset forgets every count and releases the state.
+func (c *Counter) Reset() { c.p = nil }
 
 // TakeAt decides whether a request of cost n at now is admitted by every
 // window of p and, if so, counts it in all of them. p must be valid; n must be
@@ -54,13 +89,13 @@ func (c *Counter) PeekAt(now time.Time, p *Policy) Decision {
 }
 
 func (c *Counter) decide(t int64, p *Policy, cost int, record bool) Decision {
-	if len(c.w) != len(p.Windows) {
-		if !record {
-			var empty Counter
-			empty.w = make([]slot, len(p.Windows))
-			return empty.decide(t, p, cost, false)
-		}
-		c.w = make([]slot, len(p.Windows))
+	// A state kept for another number of windows starts over, as if empty.
+	b := c.load()
+	var cur [MaxWindows]slot
+	if len(b) > 0 && int(b[0]) == len(p.Windows) {
+		slotsOf(b, p, &cur)
+	} else {
+		b = nil
 	}
 	var d Decision
 	var waits [MaxWindows]int64
@@ -69,7 +104,7 @@ func (c *Counter) decide(t int64, p *Policy, cost int, record bool) Decision {
 	d.N = len(p.Windows)
 	for i, w := range p.Windows {
 		length := ms(w.Length)
-		s := c.w[i].rollTo(t, length)
+		s := cur[i].rollTo(t, length)
 		rolled[i] = s
 		el := t - s.epoch*length
 		room := int64(w.Limit) - int64(cost)
@@ -88,8 +123,15 @@ func (c *Counter) decide(t int64, p *Policy, cost int, record bool) Decision {
 		}
 	}
 	if record {
-		copy(c.w, rolled[:d.N])
-		c.last = t
+		if b == nil {
+			b = make([]uint32, ctrHdr+2*d.N)
+			b[0] = uint32(d.N)
+			c.p = &b[0]
+		}
+		b[1], b[2] = uint32(t), uint32(uint64(t)>>32)
+		for i := range d.N {
+			b[ctrHdr+2*i], b[ctrHdr+2*i+1] = rolled[i].prev, rolled[i].curr
+		}
 	}
 	for i, w := range p.Windows {
 		length := ms(w.Length)
