@@ -24,7 +24,9 @@ type Input struct {
 	Decision *window.Decision
 	// Now is the wall-clock instant of the decision. Only styles that send
 	// Unix timestamps ([Scalekit]) read it; they omit the timestamp when Now
-	// is the zero time rather than send a date in year 1.
+	// is the zero time rather than send a date in year 1. The middleware
+	// leaves it zero for a style that [ReadsNow] says never reads it, and
+	// always sets it for an envelope.
 	Now time.Time
 	// Partition is the optional IETF partition key, sent by [IETF] as the
 	// pk parameter (base64). It must already be opaque, a hash or an HMAC
@@ -83,6 +85,26 @@ func Multi(styles ...Style) Style {
 }
 
 type multi []Style
+
+// ReadsNow reports whether s may read [Input.Now]. It is false for
+// [Lindris], [Kinde], [IETF], and a [Multi] of only those, which never do;
+// true for [Scalekit] and for any other style, which might. A caller that
+// learns false may leave Now zero and save a clock read per response.
+// Envelopes in this package never read Now.
+func ReadsNow(s Style) bool {
+	switch s := s.(type) {
+	case Lindris, Kinde, IETF:
+		return false
+	case multi:
+		for _, e := range s {
+			if ReadsNow(e) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
 
 func (m multi) WriteHeaders(h http.Header, in *Input) {
 	for _, s := range m {

@@ -409,3 +409,46 @@ func TestFormatInts(t *testing.T) {
 		}
 	}
 }
+
+// customStyle is a style this package knows nothing about.
+type customStyle struct{}
+
+func (customStyle) WriteHeaders(http.Header, *Input) {}
+
+func TestReadsNow(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		style Style
+		want  bool
+	}{
+		{"Lindris", Lindris{}, false},
+		{"Kinde", Kinde{}, false},
+		{"IETF", IETF{}, false},
+		{"Scalekit", Scalekit{}, true},
+		{"custom", customStyle{}, true},
+		{"pointer", &Lindris{}, true}, // not recognised: assumed to read it
+		{"nil", nil, true},
+		{"Multi()", Multi(), false},
+		{"Multi(Lindris, IETF)", Multi(Lindris{}, IETF{}), false},
+		{"Multi(Lindris, Scalekit)", Multi(Lindris{}, Scalekit{}), true},
+		{"Multi(Multi(Kinde), custom)", Multi(Multi(Kinde{}), customStyle{}), true},
+	} {
+		if got := ReadsNow(tc.style); got != tc.want {
+			t.Errorf("ReadsNow(%s) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// The claim behind false: those styles render the same without Now.
+	in := &Input{Now: t0, Policy: lindrisPolicy, Decision: decision(1, 800*time.Millisecond,
+		window.State{Limit: 60, Remaining: 45, Reset: 12300 * time.Millisecond},
+		window.State{Limit: 2, Remaining: 0, Reset: 800 * time.Millisecond})}
+	noNow := *in
+	noNow.Now = time.Time{}
+	for _, s := range []Style{Lindris{}, Kinde{}, IETF{}} {
+		a, b := http.Header{}, http.Header{}
+		s.WriteHeaders(a, in)
+		s.WriteHeaders(b, &noNow)
+		if !maps.EqualFunc(a, b, slices.Equal) {
+			t.Errorf("%T renders differently without Now: %v vs %v", s, a, b)
+		}
+	}
+}

@@ -230,6 +230,7 @@ type Limiter struct {
 	fallback  *memory.Store // LocalFallback only
 	observe   Observer
 	timed     bool                  // an Observer wants decision durations
+	needNow   bool                  // something reads scratch.now: set by New
 	classify  store.ErrorClassifier // nil when the store cannot classify errors
 	fbActive  atomic.Bool           // the last decision came from the fallback
 	log       *slog.Logger
@@ -245,7 +246,7 @@ type scratch struct {
 	buf  []byte
 	cmac cmac // here rather than on the stack: cipher.Block's interface call would make it escape
 	key  store.Key
-	now  time.Time // the one wall-clock read of the request
+	now  time.Time // the one wall-clock read of the request; zero unless l.needNow
 }
 
 // New validates cfg, copies it, and returns a Limiter. Every invalid field
@@ -402,6 +403,9 @@ func New(cfg Config) (*Limiter, error) {
 	if l.log == nil {
 		l.log = slog.Default()
 	}
+	// The store reads its own clock. Ours is needed only by the deny cache,
+	// decision timing, and a header style that renders timestamps.
+	l.needNow = l.deny != nil || l.timed || headers.ReadsNow(l.style)
 	l.scratch.New = func() any { return &scratch{buf: make([]byte, 0, 256)} }
 	l.warnConfig(cfg)
 	return l, nil
@@ -633,7 +637,10 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	if ok {
 		policy, fallback = l.policies(ru, &id)
 		sc.key = l.keyOf(&ru.scope, &id, sc)
-		sc.now = time.Now()
+		sc.now = time.Time{}
+		if l.needNow {
+			sc.now = time.Now()
+		}
 	}
 	var lease store.Lease
 	held := false
@@ -825,6 +832,9 @@ func (l *Limiter) render(w http.ResponseWriter, sc *scratch) (ok bool) {
 // envelope falls back to the Lindris body.
 func (l *Limiter) refuse(w http.ResponseWriter, sc *scratch, status int) {
 	sc.in.Status = status
+	if sc.in.Now.IsZero() {
+		sc.in.Now = time.Now() // for a custom envelope; a refusal can afford it
+	}
 	body, ct := l.appendBody(sc)
 	h := w.Header()
 	vals := [...]string{ct, "nosniff"} // one allocation for both fields

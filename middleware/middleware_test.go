@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -509,5 +510,52 @@ func TestR38CircuitBreaker(t *testing.T) {
 	}
 	if fmt.Sprint(states) != "[breaker 2 breaker 1 breaker 0]" {
 		t.Errorf("breaker transitions %v, want open, half-open, closed", states)
+	}
+}
+
+// nowStyle and nowEnvelope record the Input.Now they are given.
+type nowStyle struct{ seen *atomic.Int64 }
+
+func (s nowStyle) WriteHeaders(h http.Header, in *headers.Input) { s.seen.Store(in.Now.UnixNano()) }
+
+type nowEnvelope struct{ seen *atomic.Int64 }
+
+func (nowEnvelope) ContentType() string { return "text/plain" }
+func (e nowEnvelope) AppendBody(dst []byte, in *headers.Input) []byte {
+	e.seen.Store(in.Now.UnixNano())
+	return append(dst, "slow down"...)
+}
+
+// TestClockReadWhenNeeded: the middleware skips its own clock read when
+// nothing renders Input.Now, but a style or envelope that may read it (any
+// but Lindris, Kinde, IETF) gets the wall-clock time, and Scalekit's
+// timestamps are sent.
+func TestClockReadWhenNeeded(t *testing.T) {
+	var style, env atomic.Int64
+	before := time.Now().UnixNano()
+	f := newFixture(t, middleware.Config{Headers: headers.Multi(headers.Lindris{}, nowStyle{&style}), Envelope: nowEnvelope{&env}})
+	for range 3 {
+		f.do("192.0.2.1:1234")
+	}
+	if got := style.Load(); got < before {
+		t.Errorf("custom style saw Now = %d, want a wall-clock time after %d", got, before)
+	}
+	if got := env.Load(); got < before {
+		t.Errorf("custom envelope saw Now = %d on a 429, want a wall-clock time after %d", got, before)
+	}
+
+	env.Store(0)
+	f = newFixture(t, middleware.Config{Envelope: nowEnvelope{&env}})
+	for range 3 {
+		f.do("192.0.2.1:1234")
+	}
+	if got := env.Load(); got < before {
+		t.Errorf("custom envelope under Lindris saw Now = %d on a 429, want a wall-clock time after %d", got, before)
+	}
+
+	f = newFixture(t, middleware.Config{Headers: headers.Scalekit{}})
+	w := f.do("192.0.2.1:1234")
+	if reset, err := strconv.ParseInt(w.Header().Get("X-RateLimit-Reset"), 10, 64); err != nil || reset < before/1e9 {
+		t.Errorf("Scalekit X-RateLimit-Reset = %q, want a Unix time", w.Header().Get("X-RateLimit-Reset"))
 	}
 }
