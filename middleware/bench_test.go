@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/ratekit/ratekit/metrics"
 	"github.com/ratekit/ratekit/middleware"
+	"github.com/ratekit/ratekit/store"
 	"github.com/ratekit/ratekit/store/memory"
+	"github.com/ratekit/ratekit/window"
 )
 
 // discardWriter is a ResponseWriter that keeps its header map between
@@ -129,4 +132,47 @@ func benchHandler(b *testing.B, now func() time.Time, nkeys int, parallel bool, 
 			}
 		}
 	})
+}
+
+// fixedStore answers every Take with one admitted decision of 60/min + 2/s
+// at once: BenchmarkOverhead uses it to time the middleware alone.
+type fixedStore struct{ d window.Decision }
+
+func (s *fixedStore) Take(context.Context, store.Request) (window.Decision, error) { return s.d, nil }
+func (s *fixedStore) Close() error                                                 { return nil }
+
+// BenchmarkOverhead measures what the middleware costs besides the store's
+// decision: route and rule lookup, client IP, keyed hash, the Lindris
+// headers, on a store that answers at once (configured as the memory store
+// is: no circuit breaker, no deny cache). keys=1000000 visits the
+// mission's million addresses round robin (each RemoteAddr string is a cache
+// miss, as in BenchmarkPeers/mission).
+func BenchmarkOverhead(b *testing.B) {
+	for _, nkeys := range []int{1, 1_000_000} {
+		b.Run("keys="+strconv.Itoa(nkeys), func(b *testing.B) {
+			fs := &fixedStore{d: window.Decision{Allowed: true, Limiting: 1, N: 2}}
+			fs.d.Windows[0] = window.State{Limit: 60, Remaining: 59, Reset: time.Minute}
+			fs.d.Windows[1] = window.State{Limit: 2, Remaining: 1, Reset: time.Second}
+			// Like the memory store: no breaker, no deny cache.
+			lim, err := middleware.New(middleware.Config{Store: fs, HashKey: []byte("bench"),
+				Breaker: middleware.Breaker{Disabled: true}, DisableDenyCache: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := lim.Handler(noop)
+			peers := addrs(nkeys)
+			r := httptest.NewRequest("GET", "/v1/people", nil)
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				r.RemoteAddr = peers[i]
+				clear(w.h)
+				h.ServeHTTP(w, r)
+				if i++; i == nkeys {
+					i = 0
+				}
+			}
+		})
+	}
 }
