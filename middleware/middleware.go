@@ -234,8 +234,11 @@ type Limiter struct {
 	classify  store.ErrorClassifier // nil when the store cannot classify errors
 	fbActive  atomic.Bool           // the last decision came from the fallback
 	log       *slog.Logger
-	lastLog   atomic.Int64 // unix nanos of the last store-failure log line
-	scratch   sync.Pool
+	// contentType is the envelope's Content-Type as a shared value; a
+	// refusal whose envelope answers something else gets a value of its own.
+	contentType [1]string
+	lastLog     atomic.Int64 // unix nanos of the last store-failure log line
+	scratch     sync.Pool
 }
 
 // scratch is per-request working memory, pooled so a decision costs no
@@ -403,6 +406,7 @@ func New(cfg Config) (*Limiter, error) {
 	if l.log == nil {
 		l.log = slog.Default()
 	}
+	l.contentType[0] = contentTypeOf(l.envelope)
 	// The store reads its own clock. Ours is needed only by the deny cache,
 	// decision timing, and a header style that renders timestamps.
 	l.needNow = l.deny != nil || l.timed || headers.ReadsNow(l.style)
@@ -682,7 +686,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	}
 	h := w.Header()
 	if degraded {
-		h["X-Ratelimit-Degraded"] = []string{"true"}
+		h["X-Ratelimit-Degraded"] = valTrue[:]
 	}
 	switch {
 	case sc.d.Allowed:
@@ -828,6 +832,21 @@ func (l *Limiter) render(w http.ResponseWriter, sc *scratch) (ok bool) {
 	return true
 }
 
+// Header values the middleware writes, shared by every response like those
+// of package headers: len == cap == 1, so Add copies (see docs/headers.md).
+var (
+	valTrue    = [1]string{"true"}
+	valOne     = [1]string{"1"}
+	valNosniff = [1]string{"nosniff"}
+)
+
+// contentTypeOf returns e's Content-Type, or "" if it panics (refuse then
+// recovers the panic of the call that counts).
+func contentTypeOf(e headers.Envelope) (ct string) {
+	defer func() { recover() }()
+	return e.ContentType()
+}
+
 // refuse writes a 429 or 503 with the envelope's body. A panicking custom
 // envelope falls back to the Lindris body.
 func (l *Limiter) refuse(w http.ResponseWriter, sc *scratch, status int) {
@@ -837,9 +856,12 @@ func (l *Limiter) refuse(w http.ResponseWriter, sc *scratch, status int) {
 	}
 	body, ct := l.appendBody(sc)
 	h := w.Header()
-	vals := [...]string{ct, "nosniff"} // one allocation for both fields
-	h["Content-Type"] = vals[0:1:1]
-	h["X-Content-Type-Options"] = vals[1:2:2]
+	if ct == l.contentType[0] {
+		h["Content-Type"] = l.contentType[:]
+	} else {
+		h["Content-Type"] = []string{ct}
+	}
+	h["X-Content-Type-Options"] = valNosniff[:]
 	w.WriteHeader(status)
 	w.Write(body)
 }
@@ -867,12 +889,12 @@ func (l *Limiter) fail(w http.ResponseWriter, r *http.Request, next http.Handler
 		sc := l.scratch.Get().(*scratch)
 		sc.d = window.Decision{RetryAfter: time.Second}
 		sc.in = headers.Input{Policy: &l.all[0].policy, Decision: &sc.d, Now: time.Now()}
-		w.Header()["Retry-After"] = []string{"1"}
+		w.Header()["Retry-After"] = valOne[:]
 		l.refuse(w, sc, http.StatusServiceUnavailable)
 		l.scratch.Put(sc)
 		return
 	}
-	w.Header()["X-Ratelimit-Degraded"] = []string{"true"}
+	w.Header()["X-Ratelimit-Degraded"] = valTrue[:]
 	next.ServeHTTP(w, r)
 }
 

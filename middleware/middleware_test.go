@@ -559,3 +559,52 @@ func TestClockReadWhenNeeded(t *testing.T) {
 		t.Errorf("Scalekit X-RateLimit-Reset = %q, want a Unix time", w.Header().Get("X-RateLimit-Reset"))
 	}
 }
+
+// TestRequestAllocs holds the middleware's own work to no allocation per
+// request, admitted or refused (Lindris headers and body, default
+// envelope), and, with Scalekit, once its timestamp is cached. The store
+// answers at once (fixedStore), so only the middleware is counted; the
+// header map keeps its capacity as a server's would after the first
+// request.
+func TestRequestAllocs(t *testing.T) {
+	admit := window.Decision{Allowed: true, Limiting: 1, N: 2}
+	admit.Windows[0] = window.State{Limit: 60, Remaining: 59, Reset: time.Minute}
+	admit.Windows[1] = window.State{Limit: 2, Remaining: 1, Reset: time.Second}
+	refuse := admit
+	refuse.Allowed, refuse.RetryAfter = false, 800*time.Millisecond
+	refuse.Windows[1].Remaining = 0
+	for _, tc := range []struct {
+		name  string
+		d     window.Decision
+		style headers.Style
+		code  int
+	}{
+		{"admitted", admit, nil, 200},
+		{"refused", refuse, nil, 429},
+		{"admitted/Multi(Kinde,Lindris)", admit, headers.Multi(headers.Kinde{}, headers.Lindris{}), 200},
+		{"refused/Scalekit", refuse, headers.Scalekit{}, 429},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lim, err := middleware.New(middleware.Config{Store: &fixedStore{d: tc.d}, HashKey: []byte("k"), Headers: tc.style,
+				Breaker: middleware.Breaker{Disabled: true}, DisableDenyCache: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := lim.Handler(noop)
+			r := httptest.NewRequest("GET", "/v1/people", nil)
+			r.RemoteAddr = "203.0.113.9:4711"
+			w := &discardWriter{h: http.Header{}}
+			serve := func() {
+				clear(w.h)
+				h.ServeHTTP(w, r)
+			}
+			serve()
+			if want := tc.code; w.code != want && !(want == 200 && w.code == 0) { // noop writes no status
+				t.Fatalf("status %d, want %d", w.code, want)
+			}
+			if n := testing.AllocsPerRun(200, serve); n != 0 {
+				t.Errorf("%v allocations per request, want 0", n)
+			}
+		})
+	}
+}
