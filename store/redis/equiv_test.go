@@ -208,3 +208,34 @@ func TestLogPolicySwitch(t *testing.T) {
 		}
 	}
 }
+
+// mergePolicies are policies whose largest limit exceeds the longest
+// window's milliseconds, so same-millisecond admissions merge into one
+// entry (window.Log does the same), for 16- and 32-bit instants; and the
+// default policy, which merges only once a cost above 1 created running
+// totals.
+var mergePolicies = map[string]window.Policy{
+	"merge-narrow": {Windows: []window.Window{{Length: 20 * time.Millisecond, Limit: 40}, {Length: 5 * time.Millisecond, Limit: 12}}},
+	"merge-wide":   {Windows: []window.Window{{Length: 70 * time.Second, Limit: 100_000}, {Length: 10 * time.Millisecond, Limit: 15}}},
+	"lindris":      window.Default(),
+}
+
+// TestMergeEquivalence replays streams with gaps of 0–2 ms, so a third of
+// the requests share a millisecond with the previous one, through the
+// store and the references: merging entries changes no decision.
+func TestMergeEquivalence(t *testing.T) {
+	for _, backend := range []string{"miniredis", "redis-server"} {
+		t.Run(backend, func(t *testing.T) {
+			var c Scripter
+			if backend == "miniredis" {
+				_, c = newMini(t)
+			} else {
+				c, _ = realClient(t)
+			}
+			runStreams(t, c, 60, mergePolicies, func(seed uint64) model.StreamConfig {
+				return model.StreamConfig{Ops: 150, Keys: 1 + int(seed%2), MaxGap: 2 * time.Millisecond,
+					MaxCost: 1 + int(seed%3), JumpEvery: 30, MaxJump: 30 * time.Millisecond, PeekEvery: 10}
+			})
+		})
+	}
+}

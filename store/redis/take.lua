@@ -189,7 +189,9 @@ end
 -- totals present), the newest instant (6 bytes), the running total after
 -- the newest entry (4 bytes, only with totals), then the entries oldest
 -- first: the instant mod 2^16 or 2^32, followed by the running total before
--- it (4 bytes, only with totals). Instants decode relative to the last
+-- it (4 bytes, only with totals). Where admissions merge (see below),
+-- entries are at distinct milliseconds, so a huge limit cannot make the
+-- state longer than the longest window has milliseconds. Instants decode relative to the last
 -- entry's stored value and the newest instant, so moving every entry back
 -- (clock stepped back) rewrites only the header.
 local n, newest, wide, costs, total, hdr, sw, es = 0, 0, false, false, 0, 8, 2, 2
@@ -281,8 +283,19 @@ end
 if admit then
   local cut = 0
   if n > 0 and t - at(0) >= longest then cut = firstAfter(t - longest) end
+  -- An admission in the newest entry's millisecond joins that entry (its
+  -- cost grows) when running totals exist anyway, or when some limit is
+  -- larger than the longest window has milliseconds: then merging is what
+  -- bounds the state, to one entry per millisecond of the longest window.
+  -- window.Log applies the same rule; decisions cannot tell merged entries
+  -- apart, since every window counts both or neither.
+  local maxlim = 0
+  for i = 1, nw do
+    if lims[i] > maxlim then maxlim = lims[i] end
+  end
+  local merge = n > 0 and t == newest and (costs or maxlim > longest)
   local nwide = longest > 65535
-  local ncosts = costs or cost ~= 1
+  local ncosts = costs or cost ~= 1 or merge
   local nsw = nwide and 4 or 2
   local nM = nwide and U32 or 65536
   local flags = (nwide and 1 or 0) + (ncosts and 2 or 0)
@@ -293,16 +306,18 @@ if admit then
     if cut < n then parts[#parts + 1] = sub(s, hdr + cut * es) end
     if n > 0 then stamp = (rlast + (t - newest)) % M else stamp = t % M end
   else
-    -- The layout changes (first cost > 1, or the longest window crossed
-    -- 65535 ms): re-encode the surviving entries.
+    -- The layout changes (first cost > 1 or first merge, or the longest
+    -- window crossed 65535 ms): re-encode the surviving entries.
     for i = cut, n - 1 do
       parts[#parts + 1] = putn(at(i) % nM, nsw)
       if ncosts then parts[#parts + 1] = putn(cb(i) % U32, 4) end
     end
     stamp = t % nM
   end
-  parts[#parts + 1] = putn(stamp, nsw)
-  if ncosts then parts[#parts + 1] = putn(ctot % U32, 4) end
+  if not merge then
+    parts[#parts + 1] = putn(stamp, nsw)
+    if ncosts then parts[#parts + 1] = putn(ctot % U32, 4) end
+  end
   redis.call('SET', key, table.concat(parts), 'PX', longest + slack)
 elseif shifted then
   redis.call('SET', key, char(byte(s, 1)) .. putn(newest, 6) .. sub(s, 8), 'PX', longest + slack)
