@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -133,5 +134,64 @@ func TestMemoryPerKey(t *testing.T) {
 				t.Errorf("MEMORY USAGE = %d, want at most %d", mem, tc.bound)
 			}
 		})
+	}
+}
+
+// TestHugeLimitsStateBounded: at 1e9/s and 2e9/min, 100,000 admissions
+// over 4 ms (25,000 concurrent ones in each millisecond) leave one entry
+// per millisecond: a state of a few dozen bytes (STRLEN) instead of one
+// entry per request (200 kB). The clock moves only between the
+// milliseconds' bursts: pipelined calls may reach the server in another
+// order than they read the clock, which the script takes for a clock step
+// back (exact, but a new entry when it steps forward again).
+func TestHugeLimitsStateBounded(t *testing.T) {
+	c, _ := realClient(t)
+	prefix := testPrefix(t, c)
+	p := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 2e9}, {Length: time.Second, Limit: 1e9}}}
+	const n, ms, callers = 100_000, 4, 50
+	var now atomic.Int64
+	now.Store(t0.UnixMilli())
+	s := newStore(t, c, Config{Prefix: prefix, Timeout: 10 * time.Second, Now: func() time.Time {
+		return time.UnixMilli(now.Load())
+	}})
+	k := testKey(1)
+	var failed atomic.Int64
+	for range ms {
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range n / ms / callers {
+					d, err := s.Take(context.Background(), store.Request{Key: k, Policy: &p, Cost: 1})
+					if err != nil || !d.Allowed {
+						failed.Add(1)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		now.Add(1)
+	}
+	if failed.Load() != 0 {
+		t.Fatalf("%d Takes failed or were rejected", failed.Load())
+	}
+	d, err := s.Peek(context.Background(), k, &p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := 2e9 - d.Windows[0].Remaining
+	key := Key(prefix, k)
+	strlen := c.StrLen(context.Background(), key).Val()
+	mem := c.MemoryUsage(context.Background(), key).Val()
+	t.Logf("%d admissions over %d ms: value %d bytes, MEMORY USAGE %d bytes", used, ms, strlen, mem)
+	if used != n {
+		t.Errorf("the minute window counts %d, want %d", used, n)
+	}
+	// Header 11 bytes, then 6 bytes (instant + running total) per
+	// millisecond that saw an admission.
+	if want := int64(11 + 6*ms); strlen != want {
+		t.Errorf("STRLEN = %d after %d admissions in %d ms, want %d", strlen, used, ms, want)
 	}
 }

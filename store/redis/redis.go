@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,15 @@ type Config struct {
 	// instance agrees on time whatever its own clock says. Tests set a fake
 	// clock.
 	Now func() time.Time
+	// NoAutoPipeline sends each Take as its own EVALSHA on its own pooled
+	// connection. By default, with a *goredis.Client (standalone or
+	// Sentinel), concurrent Takes are written together as one go-redis
+	// pipeline (still one EVALSHA, one reply and one deadline per
+	// decision), which saves most of the system calls on both sides; set
+	// this if you rely on go-redis process hooks seeing each EVALSHA (the
+	// pipeline hooks see them instead). Cluster and Ring clients never
+	// pipeline: a pipeline over several nodes waits for the slowest.
+	NoAutoPipeline bool
 }
 
 // Store is a [store.Store] and [store.Admin] whose state lives in Redis.
@@ -78,7 +88,14 @@ type Store struct {
 	timeout time.Duration
 	now     func() time.Time
 	slack   any // TTL slack in ms as a decimal string, boxed once
+	sha     any // the script's SHA1, boxed once
 	closed  atomic.Bool
+
+	process  processClient                                    // nil: Take goes through client.EvalSha
+	directFn func(context.Context, *goredis.Cmd) (any, error) // s.direct, bound once
+	batch    *batcher                                         // nil: no auto-pipelining
+	policies sync.Map                                         // *window.Policy → []any, see policyArgs
+	cached   atomic.Int32                                     // entries in policies
 }
 
 // New returns a Store deciding through client. It sends nothing to Redis,
@@ -121,14 +138,24 @@ func New(client Scripter, cfg Config) (*Store, error) {
 	if cfg.Now != nil {
 		slack = appClockSlack
 	}
-	return &Store{
+	s := &Store{
 		client:  client,
 		script:  goredis.NewScript(takeSrc),
 		prefix:  cfg.Prefix,
 		timeout: cfg.Timeout,
 		now:     cfg.Now,
 		slack:   any(strconv.FormatInt(slack.Milliseconds(), 10)),
-	}, nil
+	}
+	s.sha = any(s.script.Hash())
+	s.directFn = s.direct
+	s.process, _ = client.(processClient)
+	// Only a client talking to one server pipelines: a Cluster or Ring
+	// pipeline answers when its slowest node does, so one dead primary
+	// would hold up decisions whose keys live on healthy ones.
+	if c, ok := client.(*goredis.Client); ok && !cfg.NoAutoPipeline {
+		s.batch = &batcher{client: c, src: takeSrc}
+	}
+	return s, nil
 }
 
 // checkClient reports client options that would break the store's
@@ -213,31 +240,124 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// run executes the decision script and decodes its reply.
+// run executes the decision script and decodes its reply. Take (record)
+// goes through the auto-pipeline when the client supports it; Peek runs
+// EVALSHA_RO directly.
 func (s *Store) run(ctx context.Context, key store.Key, p *window.Policy, cost int, record bool) (window.Decision, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-
-	args := make([]any, 5, 5+2*len(p.Windows))
-	if s.now != nil {
-		args[0] = s.now().UnixMilli()
+	var reply any
+	var err error
+	if record && s.batch != nil {
+		deadline := time.Now().Add(s.timeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		reply, err = s.batch.do(ctx, s.evalsha(ctx, key, p, cost), deadline, s.directFn)
+	} else if record && s.process != nil {
+		reply, err = s.direct(ctx, s.evalsha(ctx, key, p, cost))
 	} else {
-		args[0] = ""
+		reply, err = s.call(ctx, key, p, cost, record)
 	}
-	args[1] = cost
-	args[2], args[3] = "0", "0"
+	if err != nil {
+		return window.Decision{}, fmt.Errorf("store/redis: %w", err)
+	}
+	return decode(reply, p)
+}
+
+// evalsha returns the EVALSHA command recording one decision.
+func (s *Store) evalsha(ctx context.Context, key store.Key, p *window.Policy, cost int) *goredis.Cmd {
+	cmd := goredis.NewCmd(ctx, s.command("evalsha", key, p, cost, true)...)
+	cmd.SetFirstKeyPos(3) // as EvalSha does: Cluster routing needs no lookup
+	return cmd
+}
+
+// command returns the arguments of one decision's script call:
+//
+//	<name> <sha> 1 <key> <now> <cost> <algorithm> <record> <slack> <length> <limit> ...
+//
+// The constant parts are boxed once per store, the windows once per policy
+// (see policyArgs).
+func (s *Store) command(name string, key store.Key, p *window.Policy, cost int, record bool) []any {
+	pa := s.policyArgs(p)
+	args := make([]any, 9, 9+len(pa))
+	args[0], args[1], args[2], args[3] = name, s.sha, "1", Key(s.prefix, key)
+	if s.now != nil {
+		args[4] = s.now().UnixMilli()
+	} else {
+		args[4] = ""
+	}
+	args[5] = cost
+	args[6], args[7] = "0", "0"
 	if p.Algorithm == window.SlidingCounter {
-		args[2] = "1"
+		args[6] = "1"
 	}
 	if record {
-		args[3] = "1"
+		args[7] = "1"
 	}
-	args[4] = s.slack
-	for _, w := range p.Windows {
-		args = append(args, w.Length.Milliseconds(), w.Limit)
-	}
-	keys := []string{Key(s.prefix, key)}
+	args[8] = s.slack
+	return append(args, pa...)
+}
 
+// maxCachedPolicies bounds policyArgs' cache: an application has a handful
+// of policies; one building a policy per request must not grow the store.
+const maxCachedPolicies = 64
+
+// policyArgs returns p's windows as script arguments (length in ms, limit,
+// ...), boxed once per policy: boxing a length above 255 allocates.
+func (s *Store) policyArgs(p *window.Policy) []any {
+	if v, ok := s.policies.Load(p); ok {
+		pa := v.([]any)
+		if policyMatches(pa, p) {
+			return pa
+		}
+	}
+	pa := make([]any, 0, 2*len(p.Windows))
+	for _, w := range p.Windows {
+		pa = append(pa, w.Length.Milliseconds(), w.Limit)
+	}
+	if s.cached.Load() < maxCachedPolicies {
+		if _, loaded := s.policies.Swap(p, pa); !loaded {
+			s.cached.Add(1)
+		}
+	}
+	return pa
+}
+
+// policyMatches reports whether pa still encodes p's windows (a caller may
+// have edited the policy it points to).
+func policyMatches(pa []any, p *window.Policy) bool {
+	if len(pa) != 2*len(p.Windows) {
+		return false
+	}
+	for i, w := range p.Windows {
+		if pa[2*i] != any(w.Length.Milliseconds()) || pa[2*i+1] != any(w.Limit) {
+			return false
+		}
+	}
+	return true
+}
+
+// direct runs one EVALSHA (then EVAL on NOSCRIPT) on its own, under the
+// store's Timeout.
+func (s *Store) direct(ctx context.Context, cmd *goredis.Cmd) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if err := s.process.Process(ctx, cmd); !isNoScript(err) {
+		return cmd.Result()
+	}
+	args := cmd.Args()
+	eval := goredis.NewCmd(ctx, append([]any{"eval", takeSrc}, args[2:]...)...)
+	eval.SetFirstKeyPos(3)
+	s.process.Process(ctx, eval)
+	return eval.Result()
+}
+
+// call runs the script through the Scripter interface: Peek (EVALSHA_RO),
+// and Take on clients that cannot pipeline.
+func (s *Store) call(ctx context.Context, key store.Key, p *window.Policy, cost int, record bool) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	args := s.command("", key, p, cost, record)[4:]
+	keys := []string{Key(s.prefix, key)}
 	var cmd *goredis.Cmd
 	if record {
 		cmd = s.script.Run(ctx, s.client, keys, args...)
@@ -249,10 +369,11 @@ func (s *Store) run(ctx context.Context, key store.Key, p *window.Policy, cost i
 			cmd = s.script.Run(ctx, s.client, keys, args...)
 		}
 	}
-	reply, err := cmd.Result()
-	if err != nil {
-		return window.Decision{}, fmt.Errorf("store/redis: %w", err)
-	}
+	return cmd.Result()
+}
+
+// decode turns the script's reply into a Decision.
+func decode(reply any, p *window.Policy) (window.Decision, error) {
 	// Read the reply in place rather than through Int64Slice, which would
 	// copy it into a new slice.
 	vals, ok := reply.([]any)
