@@ -147,9 +147,25 @@ func (s *fixedStore) Close() error                                              
 // is: no circuit breaker, no deny cache). keys=1000000 visits the
 // mission's million addresses round robin (each RemoteAddr string is a cache
 // miss, as in BenchmarkPeers/mission).
+//
+// headers=browser sends the dozen header fields a browser does, which makes
+// every header lookup a full map lookup.
 func BenchmarkOverhead(b *testing.B) {
-	for _, nkeys := range []int{1, 1_000_000} {
-		b.Run("keys="+strconv.Itoa(nkeys), func(b *testing.B) {
+	browser := http.Header{}
+	for _, k := range []string{"Accept", "Accept-Encoding", "Accept-Language", "User-Agent", "Cookie", "Referer",
+		"Connection", "Cache-Control", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-Dest", "Upgrade-Insecure-Requests"} {
+		browser[k] = []string{"x"}
+	}
+	for _, tc := range []struct {
+		nkeys int
+		hdr   http.Header
+	}{{1, nil}, {1_000_000, nil}, {1, browser}} {
+		nkeys := tc.nkeys
+		name := "keys=" + strconv.Itoa(nkeys)
+		if tc.hdr != nil {
+			name += "/headers=browser"
+		}
+		b.Run(name, func(b *testing.B) {
 			fs := &fixedStore{d: window.Decision{Allowed: true, Limiting: 1, N: 2}}
 			fs.d.Windows[0] = window.State{Limit: 60, Remaining: 59, Reset: time.Minute}
 			fs.d.Windows[1] = window.State{Limit: 2, Remaining: 1, Reset: time.Second}
@@ -162,6 +178,9 @@ func BenchmarkOverhead(b *testing.B) {
 			h := lim.Handler(noop)
 			peers := addrs(nkeys)
 			r := httptest.NewRequest("GET", "/v1/people", nil)
+			if tc.hdr != nil {
+				r.Header = tc.hdr
+			}
 			w := &discardWriter{h: http.Header{}}
 			b.ReportAllocs()
 			i := 0
