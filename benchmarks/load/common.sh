@@ -5,11 +5,12 @@
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 RESULTS=${RESULTS:-$ROOT/benchmarks/load/results}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ratekit-load.XXXXXX")
-PIDS=()
+PIDS=()  # servers
+CHILD=   # the job run is waiting for
 
 cleanup() {
 	local pid
-	for pid in "${PIDS[@]}"; do
+	for pid in $CHILD "${PIDS[@]}"; do
 		kill "$pid" 2>/dev/null || true
 	done
 	for pid in "${PIDS[@]}"; do
@@ -19,6 +20,18 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# run CMD...: runs CMD in the background and waits for it, returning its
+# status. bash runs a trap only between foreground commands, so waiting this
+# way lets a signal stop the script (and CMD, in cleanup) at once.
+run() {
+	"$@" &
+	CHILD=$!
+	local status=0
+	wait "$CHILD" || status=$?
+	CHILD=
+	return "$status"
+}
 
 die() {
 	echo "$(basename "$0"): $*" >&2

@@ -15,12 +15,12 @@
 # $RESULTS/load.txt. Exits non-zero if a server dies, wrk fails, or loadgen
 # sees errors.
 #
-# Environment: ROUNDS (3), WRK_DURATION (10s), LAT_DURATION (15s),
+# Environment: ROUNDS (5), WRK_DURATION (10s), LAT_DURATION (15s),
 # THREADS (2), CONNS (64), LOAD_FRACTION (0.8), PORT (18181, and PORT+1).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 WRK_DURATION=${WRK_DURATION:-10s}
 LAT_DURATION=${LAT_DURATION:-15s}
 THREADS=${THREADS:-2}
@@ -50,28 +50,29 @@ cpu_ticks() {
 	sed 's/.*) //' "/proc/${!pid}/stat" | awk '{print $12 + $13}'
 }
 
-# wrk_run NAME URL SECONDS: one wrk run; prints "rps total non2xx cpu_us_per_request".
+# wrk_run NAME URL SECONDS: one wrk run; sets WRK_RESULT to
+# "rps total non2xx cpu_us_per_request".
 wrk_run() {
-	local out c0 c1
+	local c0 c1 out="$TMP/wrk.out"
 	c0=$(cpu_ticks "$1")
-	out=$(wrk -t"$THREADS" -c"$CONNS" -d"$3" -s "$lua" "$2" -- 65536) || die "wrk against $1 failed"
+	run wrk -t"$THREADS" -c"$CONNS" -d"$3" -s "$lua" "$2" -- 65536 >"$out" 2>&1 || die "wrk against $1 failed: $(cat "$out")"
 	c1=$(cpu_ticks "$1")
 	alive "$1"
 	local rps total non2xx
-	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-	total=$(awk '/requests in/ {print $1}' <<<"$out")
-	non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
-	[ -n "$rps" ] && [ -n "$total" ] || die "could not read wrk's output: $out"
-	awk -v r="$rps" -v t="$total" -v x="${non2xx:-0}" -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" \
-		'BEGIN { printf "%s %d %d %.1f\n", r, t, x, 1e6*c/hz/t }'
+	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+	total=$(awk '/requests in/ {print $1}' "$out")
+	non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$out")
+	[ -n "$rps" ] && [ -n "$total" ] || die "could not read wrk's output: $(cat "$out")"
+	WRK_RESULT=$(awk -v r="$rps" -v t="$total" -v x="${non2xx:-0}" -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%s %d %d %.1f\n", r, t, x, 1e6*c/hz/t }')
 }
 
 median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
 echo "## throughput: wrk -t$THREADS -c$CONNS -d$WRK_DURATION -s xff.lua URL -- 65536 (65,536 clients per thread), $ROUNDS rounds"
 # Untimed first pass so both servers start warm and "on" already tracks every client.
-wrk_run on "$url_on" 3s >/dev/null
-wrk_run off "$url_off" 3s >/dev/null
+wrk_run on "$url_on" 3s
+wrk_run off "$url_off" 3s
 order=(on off)
 : >"$TMP/rps.on"
 : >"$TMP/rps.off"
@@ -80,8 +81,8 @@ order=(on off)
 for r in $(seq "$ROUNDS"); do
 	for name in "${order[@]}"; do
 		url=url_$name
-		res=$(wrk_run "$name" "${!url}" "$WRK_DURATION")
-		read -r rps total non2xx cpu <<<"$res"
+		wrk_run "$name" "${!url}" "$WRK_DURATION"
+		read -r rps total non2xx cpu <<<"$WRK_RESULT"
 		echo "$rps" >>"$TMP/rps.$name"
 		echo "$cpu" >>"$TMP/cpu.$name"
 		awk -v r="$r" -v n="$name" -v rps="$rps" -v t="$total" -v x="$non2xx" -v c="$cpu" 'BEGIN {
@@ -101,7 +102,7 @@ echo
 echo "## latency: loadgen at $LOAD_FRACTION x $rps_off = $rate req/s, $LAT_DURATION per run, $ROUNDS rounds"
 echo "loadgen -target on=$url_on -target off=$url_off -rate $rate -duration $LAT_DURATION -warmup 2s -rounds $ROUNDS -conns $CONNS -clients 100000 -client-offset 131072 -identity xff"
 status=0
-"$TMP/loadgen" -target "on=$url_on" -target "off=$url_off" -rate "$rate" -duration "$LAT_DURATION" -warmup 2s \
+run "$TMP/loadgen" -target "on=$url_on" -target "off=$url_off" -rate "$rate" -duration "$LAT_DURATION" -warmup 2s \
 	-rounds "$ROUNDS" -conns "$CONNS" -clients 100000 -client-offset 131072 -identity xff \
 	-pid "on=$on_PID" -pid "off=$off_PID" || status=$?
 alive on

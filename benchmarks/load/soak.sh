@@ -37,16 +37,20 @@ echo "# make soak: examples/basic with ratekit, $SOAK, $SOAK_CLIENTS clients fro
 machine
 echo
 
-# Seconds until every client has visited twice, plus 20: the reference sample.
-flat_after=$(awk -v c="$SOAK_CLIENTS" -v r="$SOAK_RATE" 'BEGIN { printf "%ds", 2*c*3/r + 20 }')
+# Seconds until every client has visited twice, plus 20: the first sample
+# of the steady span, which needs 3 samples or more.
+flat_after=$(awk -v c="$SOAK_CLIENTS" -v r="$SOAK_RATE" 'BEGIN { printf "%d", 2*c*3/r + 20 }')
+secs() { awk -v d="$1" 'BEGIN { n = d + 0; u = substr(d, length(d)); print (u == "h") ? n*3600 : (u == "m") ? n*60 : n }'; }
+shortest=$((flat_after + 3 * $(secs "$SAMPLE_EVERY")))
+[ "$(secs "$SOAK")" -ge "$shortest" ] || die "SOAK=$SOAK is too short to judge: at $SOAK_RATE/s the heap is steady after ${flat_after}s; use SOAK=${shortest}s or more"
 
 start_server on "$PORT" -debug-addr "127.0.0.1:$((PORT + 1))"
 args=(-target "on=http://127.0.0.1:$PORT/v1/people" -pid "on=$on_PID" -identity source -clients "$SOAK_CLIENTS" -per-conn 3
 	-rate "$SOAK_RATE" -conns 64 -duration "$SOAK" -warmup 0s
-	-sample-url "http://127.0.0.1:$((PORT + 1))/debug/runtime?gc=1" -sample-every "$SAMPLE_EVERY" -check-flat -flat-after "$flat_after")
+	-sample-url "http://127.0.0.1:$((PORT + 1))/debug/runtime?gc=1" -sample-every "$SAMPLE_EVERY" -check-flat -flat-after "${flat_after}s")
 echo "loadgen ${args[*]}"
 status=0
-"$TMP/loadgen" "${args[@]}" || status=$?
+run "$TMP/loadgen" "${args[@]}" || status=$?
 alive on
 echo "server VmRSS at the end (/proc/$on_PID/status): $(awk '/^VmRSS/ {print $2, $3}' "/proc/$on_PID/status")"
 echo "load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"

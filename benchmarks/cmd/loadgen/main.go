@@ -259,6 +259,9 @@ func compare(all []result, on, off result, target time.Duration) {
 	case med > target:
 		verdict = "NOT met"
 	}
+	if len(diffs) == 1 {
+		verdict += " (one round: its noise unknown)"
+	}
 	fmt.Printf("added p99 by round: %s; median %s (target <= %s: %s)\n", strings.Join(parts, ", "), us(med), us(target), verdict)
 }
 
