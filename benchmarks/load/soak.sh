@@ -29,6 +29,13 @@ SOAK_CLIENTS=${SOAK_CLIENTS:-100000}
 SAMPLE_EVERY=${SAMPLE_EVERY:-15s}
 PORT=${PORT:-18191}
 
+# Seconds until every client has visited twice, plus 20: the first sample
+# of the steady span, which needs 3 samples or more.
+flat_after=$(awk -v c="$SOAK_CLIENTS" -v r="$SOAK_RATE" 'BEGIN { printf "%d", 2*c*3/r + 20 }')
+secs() { awk -v d="$1" 'BEGIN { n = d + 0; u = substr(d, length(d)); print (u == "h") ? n*3600 : (u == "m") ? n*60 : n }'; }
+shortest=$((flat_after + 3 * $(secs "$SAMPLE_EVERY")))
+[ "$(secs "$SOAK")" -ge "$shortest" ] || die "SOAK=$SOAK is too short to judge: at $SOAK_RATE/s the heap is steady after ${flat_after}s; use SOAK=${shortest}s or more"
+
 build
 mkdir -p "$RESULTS"
 exec > >(tee "$RESULTS/soak.txt") 2>&1
@@ -36,13 +43,6 @@ exec > >(tee "$RESULTS/soak.txt") 2>&1
 echo "# make soak: examples/basic with ratekit, $SOAK, $SOAK_CLIENTS clients from loopback addresses"
 machine
 echo
-
-# Seconds until every client has visited twice, plus 20: the first sample
-# of the steady span, which needs 3 samples or more.
-flat_after=$(awk -v c="$SOAK_CLIENTS" -v r="$SOAK_RATE" 'BEGIN { printf "%d", 2*c*3/r + 20 }')
-secs() { awk -v d="$1" 'BEGIN { n = d + 0; u = substr(d, length(d)); print (u == "h") ? n*3600 : (u == "m") ? n*60 : n }'; }
-shortest=$((flat_after + 3 * $(secs "$SAMPLE_EVERY")))
-[ "$(secs "$SOAK")" -ge "$shortest" ] || die "SOAK=$SOAK is too short to judge: at $SOAK_RATE/s the heap is steady after ${flat_after}s; use SOAK=${shortest}s or more"
 
 start_server on "$PORT" -debug-addr "127.0.0.1:$((PORT + 1))"
 args=(-target "on=http://127.0.0.1:$PORT/v1/people" -pid "on=$on_PID" -identity source -clients "$SOAK_CLIENTS" -per-conn 3
