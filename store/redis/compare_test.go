@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -38,8 +37,12 @@ const compareRounds = 4
 // before sending again) to the same private redis-server. The two sides
 // alternate compareRounds times with b.N/compareRounds requests each; the
 // reported rates are requests over the summed time of each side, and the
-// ratio is store/redis-benchmark. It also reports round trips per decision
-// as the server counts them (EVALSHA + EVAL calls during the store's turns).
+// ratio is store/redis-benchmark. For reference it also runs redis-benchmark
+// with the same 50 requests outstanding but pipelined as the store pipelines
+// them (2 connections, 25 deep: redis-benchmark-P25x2/s, ratio-pipelined),
+// and reports round trips per decision as the server counts them (EVALSHA +
+// EVAL calls during the store's turns) and ns/op as the store's time per
+// decision.
 func BenchmarkTakeVsRedisBenchmark(b *testing.B) {
 	if _, err := exec.LookPath("redis-benchmark"); err != nil {
 		b.Skip("redis-benchmark not on PATH")
@@ -64,20 +67,19 @@ func BenchmarkTakeVsRedisBenchmark(b *testing.B) {
 		keys[i] = testKey(i)
 	}
 	per := max(b.N/compareRounds, 1000)
-	b.SetParallelism(max(compareConcurrency/runtime.GOMAXPROCS(0), 1))
-	var physical, ours time.Duration
+	var physical, pipelined, ours time.Duration
 	var decisions, calls int64
-	b.ResetTimer()
-	for range compareRounds {
+	// bench runs redis-benchmark with extra flags and returns the time its
+	// per requests took (its own rate excludes its start-up).
+	bench := func(flags ...string) time.Duration {
+		args := append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(srv.port), "-n", strconv.Itoa(per), "-r", "10000", "-q"}, flags...)
 		// The arguments Take sends for the default policy with the
 		// server's clock: now "", cost 1, exact, record, slack, then
 		// (length, limit) per window. The key has the store's length: 32
 		// characters between the braces, the last 12 redis-benchmark's
 		// random number below 10,000.
-		start := time.Now()
-		out, err := exec.Command("redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(srv.port),
-			"-c", strconv.Itoa(compareConcurrency), "-n", strconv.Itoa(per), "-r", "10000", "-q",
-			"EVALSHA", sha, "1", "ratekit:{00000000000000000000__rand_int__}:m", "", "1", "0", "1", "1000", "60000", "60", "1000", "2").CombinedOutput()
+		args = append(args, "EVALSHA", sha, "1", "ratekit:{00000000000000000000__rand_int__}:m", "", "1", "0", "1", "1000", "60000", "60", "1000", "2")
+		out, err := exec.Command("redis-benchmark", args...).CombinedOutput()
 		if err != nil {
 			b.Fatalf("redis-benchmark: %v\n%s", err, out)
 		}
@@ -85,16 +87,21 @@ func BenchmarkTakeVsRedisBenchmark(b *testing.B) {
 		if m == nil {
 			b.Fatalf("no rate in redis-benchmark output:\n%s", out)
 		}
-		// redis-benchmark's own rate excludes its start-up; convert it
-		// back to the time its requests took.
 		rps, _ := strconv.ParseFloat(string(m[1]), 64)
-		physical += time.Duration(float64(per) / rps * float64(time.Second))
-		_ = start
+		return time.Duration(float64(per) / rps * float64(time.Second))
+	}
+	b.ResetTimer()
+	for range compareRounds {
+		// The target: 50 connections, one request outstanding on each.
+		physical += bench("-c", strconv.Itoa(compareConcurrency))
+		// For reference, the same 50 outstanding requests pipelined the
+		// way the store pipelines them: 2 connections, 25 deep.
+		pipelined += bench("-c", "2", "-P", strconv.Itoa(compareConcurrency/2))
 
 		before := scriptCalls(b, c)
 		var left atomic.Int64
 		left.Store(int64(per))
-		start = time.Now()
+		start := time.Now()
 		var wg sync.WaitGroup
 		for range compareConcurrency {
 			wg.Add(1)
@@ -117,8 +124,12 @@ func BenchmarkTakeVsRedisBenchmark(b *testing.B) {
 	b.StopTimer()
 	rate := float64(decisions) / ours.Seconds()
 	brate := float64(decisions) / physical.Seconds()
+	prate := float64(decisions) / pipelined.Seconds()
+	b.ReportMetric(float64(ours.Nanoseconds())/float64(decisions), "ns/op") // the store's share only
 	b.ReportMetric(rate, "decisions/s")
 	b.ReportMetric(brate, "redis-benchmark/s")
 	b.ReportMetric(rate/brate, "ratio")
+	b.ReportMetric(prate, "redis-benchmark-P25x2/s")
+	b.ReportMetric(rate/prate, "ratio-pipelined")
 	b.ReportMetric(float64(calls)/float64(decisions), "roundtrips/op")
 }
