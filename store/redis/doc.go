@@ -16,6 +16,14 @@
 // every key of one identity in one Redis Cluster slot. Every write sets a
 // TTL (the longest window plus a slack), so no key outlives its use.
 //
+// # Auto-pipelining
+//
+// With a *goredis.Client (standalone or Sentinel), Takes that arrive while
+// another is in flight are written together as one pipeline, which saves
+// most of the system calls on both sides. Each is still its own EVALSHA
+// with its own reply and its caller's own deadline; see
+// [Config.NoAutoPipeline] to turn it off.
+//
 // # Client
 //
 // [New] takes the narrowest go-redis interface that runs scripts
