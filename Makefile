@@ -10,7 +10,7 @@ SOAK      ?= 5m
 # test: the gate CI runs: vet, every test with the race detector, then a few seconds of each fuzz target.
 test:
 	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 -shuffle=on $(PKGS)
+	$(GO) test -race -count=1 -shuffle=on -timeout=15m $(PKGS)
 	$(MAKE) fuzz-smoke
 
 # race: the race detector with repetition over the concurrent packages, for chasing flakes.
