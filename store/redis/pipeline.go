@@ -85,10 +85,11 @@ type batcher struct {
 	batches atomic.Int64 // pipelines sent, for tests
 }
 
-// do runs cmd (an EVALSHA built by Store.command) and returns its reply
-// (or that of the EVAL sent after NOSCRIPT). deadline is the caller's own: the earlier of its context's
-// and the store's Timeout. exec runs cmd alone, synchronously, when nothing
-// else is in flight, so that a lone caller pays no hand-off to a flusher.
+// do runs cmd (an EVALSHA built by Store.evalsha) and returns its reply, or
+// that of the EVAL sent after NOSCRIPT. deadline is the caller's own: the
+// earlier of its context's and the store's Timeout. exec runs cmd alone,
+// synchronously, when nothing else is in flight, so that a lone caller pays
+// no hand-off to a flusher.
 func (b *batcher) do(ctx context.Context, cmd *goredis.Cmd, deadline time.Time, exec func(context.Context, *goredis.Cmd) (any, error)) (any, error) {
 	b.mu.Lock()
 	if b.running == 0 && b.direct == 0 {
