@@ -205,11 +205,10 @@ func main() {
 // compare prints what "on" adds to "off": pooled percentiles, the p99
 // added in each round (the two runs of a round are next to each other in
 // time, so a paired difference cancels the slow drift of a shared
-// machine) and their median, and the server CPU per request. It judges the
-// target on the median paired difference, and calls the result
-// inconclusive when the p99 of one server moved between its own rounds by
-// more than the target: a measurement cannot resolve a difference smaller
-// than its own spread.
+// machine) and their median, and the server CPU per request. The target is
+// met when every round's paired difference is within it and not met when
+// every round's exceeds it; when the rounds disagree the noise is larger
+// than the difference, and the verdict is inconclusive.
 func compare(all []result, on, off result, target time.Duration) {
 	fmt.Printf("added by on, pooled: p50 %s  p99 %s  p99.9 %s",
 		us(pct(on.lat, 0.5)-pct(off.lat, 0.5)), us(pct(on.lat, 0.99)-pct(off.lat, 0.99)), us(pct(on.lat, 0.999)-pct(off.lat, 0.999)))
@@ -224,16 +223,6 @@ func compare(all []result, on, off result, target time.Duration) {
 		}
 	}
 	var diffs []time.Duration
-	var spread time.Duration
-	for _, name := range []string{"on", "off"} {
-		var v []time.Duration
-		for _, d := range p99[name] {
-			v = append(v, d)
-		}
-		if len(v) > 0 {
-			spread = max(spread, slices.Max(v)-slices.Min(v))
-		}
-	}
 	var parts []string
 	for r := 1; ; r++ {
 		a, okA := p99["on"][r]
@@ -252,12 +241,12 @@ func compare(all []result, on, off result, target time.Duration) {
 	if len(diffs)%2 == 0 {
 		med = (diffs[len(diffs)/2-1] + diffs[len(diffs)/2]) / 2
 	}
-	verdict := "met"
+	verdict := "inconclusive: the rounds disagree, the noise is larger than the difference"
 	switch {
-	case len(diffs) > 1 && spread > target:
-		verdict = fmt.Sprintf("inconclusive: one server's p99 moved by up to %s between its own rounds", us(spread))
-	case med > target:
-		verdict = "NOT met"
+	case diffs[len(diffs)-1] <= target:
+		verdict = "met in every round"
+	case diffs[0] > target:
+		verdict = "NOT met in any round"
 	}
 	if len(diffs) == 1 {
 		verdict += " (one round: its noise unknown)"
