@@ -40,7 +40,7 @@ func (c *Counter) load() []uint32 {
 	return unsafe.Slice(c.p, ctrHdr+2*n)
 }
 
-// slots decodes the per-window slots of state b (len(b) > 0).
+// slotsOf decodes the per-window slots of state b (len(b) > 0).
 func slotsOf(b []uint32, p *Policy, out *[MaxWindows]slot) {
 	last := int64(uint64(b[1]) | uint64(b[2])<<32)
 	for i := range int(b[0]) {

@@ -56,24 +56,31 @@ func (t *table[V]) home(k store.Key) int {
 	return int(hi)
 }
 
-// find returns k's value, or nil.
-func (t *table[V]) find(k store.Key) *V {
+// locate returns the slot holding k, or -1.
+func (t *table[V]) locate(k store.Key) int {
 	if t.n == 0 {
-		return nil
+		return -1
 	}
 	k = slotKey(k)
 	for i := t.home(k); ; {
-		s := &t.slots[i]
-		if s.key == k {
-			return &s.v
-		}
-		if s.key == (store.Key{}) {
-			return nil
+		switch t.slots[i].key {
+		case k:
+			return i
+		case store.Key{}:
+			return -1
 		}
 		if i++; i == len(t.slots) {
 			i = 0
 		}
 	}
+}
+
+// find returns k's value, or nil.
+func (t *table[V]) find(k store.Key) *V {
+	if i := t.locate(k); i >= 0 {
+		return &t.slots[i].v
+	}
+	return nil
 }
 
 // insert adds k, which must not be present, with a zero value and returns
@@ -82,16 +89,7 @@ func (t *table[V]) insert(k store.Key) *V {
 	if 100*(t.n+1) > 85*len(t.slots) {
 		t.grow()
 	}
-	k = slotKey(k)
-	i := t.home(k)
-	for t.slots[i].key != (store.Key{}) {
-		if i++; i == len(t.slots) {
-			i = 0
-		}
-	}
-	t.slots[i].key = k
-	t.n++
-	return &t.slots[i].v
+	return t.insertSlot(slotKey(k))
 }
 
 // grow rehashes into a table a quarter larger.
@@ -122,22 +120,8 @@ func (t *table[V]) insertSlot(k store.Key) *V {
 
 // delete removes k if present.
 func (t *table[V]) delete(k store.Key) {
-	if t.n == 0 {
-		return
-	}
-	k = slotKey(k)
-	for i := t.home(k); ; {
-		s := &t.slots[i]
-		if s.key == k {
-			t.deleteAt(i)
-			return
-		}
-		if s.key == (store.Key{}) {
-			return
-		}
-		if i++; i == len(t.slots) {
-			i = 0
-		}
+	if i := t.locate(k); i >= 0 {
+		t.deleteAt(i)
 	}
 }
 
