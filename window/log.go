@@ -236,7 +236,7 @@ func (l *ring) decide(t int64, p *Policy, cost int, record bool) Decision {
 				firsts[i] = l.firstAfter(t - ms(p.Windows[i].Length))
 			}
 		}
-		l.push(t, c, p)
+		l.push(t, c, p, longest)
 	}
 	for i, w := range p.Windows {
 		s := &d.Windows[i]
@@ -380,7 +380,8 @@ func (l *ring) merges(p *Policy) bool {
 
 // push appends an entry of cost c at t, which is not before l.newest, or adds
 // c to the newest entry when both fall in the same millisecond and p merges.
-func (l *ring) push(t int64, c uint32, p *Policy) {
+// longest is p's longest window in milliseconds.
+func (l *ring) push(t int64, c uint32, p *Policy, longest int64) {
 	if l.n > 0 && t == l.newest && l.merges(p) {
 		if l.before == nil {
 			l.relayout(l.cap, l.wide, true)
@@ -388,7 +389,7 @@ func (l *ring) push(t int64, c uint32, p *Policy) {
 		l.total += c
 		return
 	}
-	wide := maxLength(p) > math.MaxUint16
+	wide := longest > math.MaxUint16
 	costs := l.before != nil || c != 1
 	if l.n == l.cap || wide != l.wide || costs != (l.before != nil) {
 		size := l.cap
