@@ -179,8 +179,15 @@ func (l *Log) Reset() { l.p = nil }
 // jump neither frees nor extends any window.
 func (l *Log) TakeAt(now time.Time, p *Policy, n int) Decision {
 	r := l.load()
-	d := r.decide(now.UnixMilli(), p, n, true)
-	r.save(l)
+	t := now.UnixMilli()
+	back := r.n > 0 && t < r.newest
+	d := r.decide(t, p, n, true)
+	// A refusal changes nothing unless the clock stepped back (shift):
+	// leaving the buffer unwritten keeps it shared between CPU caches when
+	// one key is refused from many goroutines.
+	if d.Allowed || back {
+		r.save(l)
+	}
 	return d
 }
 

@@ -1,6 +1,7 @@
 package window_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -205,5 +206,42 @@ func TestLogSmallLimitsDoNotMerge(t *testing.T) {
 	// 60 entries: 20 bytes of header and 120 of instants.
 	if got := l.Bytes(); got != 140 {
 		t.Errorf("full default ring is %d bytes, want 140", got)
+	}
+}
+
+// TestLogRefusalIsReadOnly checks that a refused TakeAt does not write the
+// log's state: refusals of one hot key from many goroutines then leave its
+// cache lines shared. Under -race (make test) a write would be reported
+// against the concurrent reads below; a refusal must also change nothing
+// that a later decision sees.
+func TestLogRefusalIsReadOnly(t *testing.T) {
+	p := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 60}, {Length: time.Second, Limit: 2}}}
+	var l window.Log
+	for i := range 2 {
+		if d := l.TakeAt(t0.Add(time.Duration(i)*time.Millisecond), &p, 1); !d.Allowed {
+			t.Fatalf("request %d refused", i)
+		}
+	}
+	at := t0.Add(500 * time.Millisecond)
+	want := l.PeekAt(at, &p)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for range 200 {
+				if d := l.PeekAt(at, &p); d.Allowed {
+					t.Error("peek admitted past the per-second limit")
+					return
+				}
+			}
+		})
+	}
+	for range 200 {
+		if d := l.TakeAt(at, &p, 1); d.Allowed {
+			t.Fatal("admitted past the per-second limit")
+		}
+	}
+	wg.Wait()
+	if got := l.PeekAt(at, &p); got != want {
+		t.Fatalf("refusals changed the state: peek %+v, was %+v", got, want)
 	}
 }

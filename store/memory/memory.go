@@ -214,7 +214,9 @@ func (e *entry[S]) note(d *window.Decision, p *window.Policy, t int64) {
 		if p.Algorithm == window.SlidingCounter {
 			span *= 2
 		}
-		e.expires = sec(t + span.Milliseconds())
+		if x := sec(t + span.Milliseconds()); x != e.expires {
+			e.expires = x
+		}
 	}
 	until := t + d.RetryAfter.Milliseconds()
 	if d.Allowed {
@@ -224,7 +226,11 @@ func (e *entry[S]) note(d *window.Decision, p *window.Policy, t int64) {
 			}
 		}
 	}
-	e.limitedUntil = sec(until)
+	// Written only when it changes (whole seconds, so rarely): an unchanged
+	// slot stays shared between CPU caches when one key is hot.
+	if x := sec(until); x != e.limitedUntil {
+		e.limitedUntil = x
+	}
 }
 
 // evictSample is how many keys a full shard inspects to make room.
