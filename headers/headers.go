@@ -106,6 +106,17 @@ func ReadsNow(s Style) bool {
 	return true
 }
 
+// EnvelopeReadsNow reports whether e may read [Input.Now]: false for
+// [LindrisBody], [AuthmatechBody] and [ProblemBody], true for any other
+// envelope. Like [ReadsNow], it lets a caller skip a clock read.
+func EnvelopeReadsNow(e Envelope) bool {
+	switch e.(type) {
+	case LindrisBody, AuthmatechBody, ProblemBody:
+		return false
+	}
+	return true
+}
+
 func (m multi) WriteHeaders(h http.Header, in *Input) {
 	for _, s := range m {
 		s.WriteHeaders(h, in)

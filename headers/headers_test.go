@@ -1,6 +1,7 @@
 package headers
 
 import (
+	"bytes"
 	"maps"
 	"net/http"
 	"net/textproto"
@@ -449,6 +450,39 @@ func TestReadsNow(t *testing.T) {
 		s.WriteHeaders(b, &noNow)
 		if !maps.EqualFunc(a, b, slices.Equal) {
 			t.Errorf("%T renders differently without Now: %v vs %v", s, a, b)
+		}
+	}
+}
+
+type customEnvelope struct{ LindrisBody }
+
+func TestEnvelopeReadsNow(t *testing.T) {
+	for _, tc := range []struct {
+		e    Envelope
+		want bool
+	}{
+		{LindrisBody{}, false}, {AuthmatechBody{}, false}, {ProblemBody{}, false},
+		{customEnvelope{}, true}, {&LindrisBody{}, true}, {nil, true},
+	} {
+		if got := EnvelopeReadsNow(tc.e); got != tc.want {
+			t.Errorf("EnvelopeReadsNow(%T) = %v, want %v", tc.e, got, tc.want)
+		}
+	}
+	// The claim behind false: those envelopes render the same without Now,
+	// refused or admitted.
+	for _, d := range []*window.Decision{
+		decision(1, 800*time.Millisecond,
+			window.State{Limit: 60, Remaining: 45, Reset: 12300 * time.Millisecond},
+			window.State{Limit: 2, Remaining: 0, Reset: 800 * time.Millisecond}),
+		{Allowed: true, N: 2, Windows: [window.MaxWindows]window.State{{Limit: 60, Remaining: 1}, {Limit: 2, Remaining: 1}}},
+	} {
+		in := &Input{Now: t0, Policy: lindrisPolicy, Decision: d, Status: 429}
+		noNow := *in
+		noNow.Now = time.Time{}
+		for _, e := range []Envelope{LindrisBody{}, AuthmatechBody{}, ProblemBody{}} {
+			if a, b := e.AppendBody(nil, in), e.AppendBody(nil, &noNow); !bytes.Equal(a, b) {
+				t.Errorf("%T renders differently without Now: %s vs %s", e, a, b)
+			}
 		}
 	}
 }

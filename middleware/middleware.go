@@ -226,14 +226,17 @@ type Limiter struct {
 	style     headers.Style
 	partition bool
 	envelope  headers.Envelope
-	onFailure FailurePolicy
-	fallback  *memory.Store // LocalFallback only
-	observe   Observer
-	timed     bool                  // an Observer wants decision durations
-	needNow   bool                  // something reads scratch.now: set by New
-	classify  store.ErrorClassifier // nil when the store cannot classify errors
-	fbActive  atomic.Bool           // the last decision came from the fallback
-	log       *slog.Logger
+	// envelopeNow is set when the envelope may read Input.Now (a custom
+	// one): refusals then read the clock for it.
+	envelopeNow bool
+	onFailure   FailurePolicy
+	fallback    *memory.Store // LocalFallback only
+	observe     Observer
+	timed       bool                  // an Observer wants decision durations
+	needNow     bool                  // something reads scratch.now: set by New
+	classify    store.ErrorClassifier // nil when the store cannot classify errors
+	fbActive    atomic.Bool           // the last decision came from the fallback
+	log         *slog.Logger
 	// contentType is the envelope's Content-Type as a shared value; a
 	// refusal whose envelope answers something else gets a value of its own.
 	contentType [1]string
@@ -409,6 +412,7 @@ func New(cfg Config) (*Limiter, error) {
 		l.log = slog.Default()
 	}
 	l.contentType[0] = contentTypeOf(l.envelope)
+	l.envelopeNow = headers.EnvelopeReadsNow(l.envelope)
 	// The store reads its own clock. Ours is needed only by the deny cache,
 	// decision timing, and a header style that renders timestamps.
 	l.needNow = l.deny != nil || l.timed || headers.ReadsNow(l.style)
@@ -859,8 +863,8 @@ func contentTypeOf(e headers.Envelope) (ct string) {
 // envelope falls back to the Lindris body.
 func (l *Limiter) refuse(w http.ResponseWriter, sc *scratch, status int) {
 	sc.in.Status = status
-	if sc.in.Now.IsZero() {
-		sc.in.Now = time.Now() // for a custom envelope; a refusal can afford it
+	if sc.in.Now.IsZero() && l.envelopeNow {
+		sc.in.Now = time.Now()
 	}
 	body, ct := l.appendBody(sc)
 	h := w.Header()
