@@ -115,15 +115,24 @@ func (r *ring) save(l *Log) {
 	c, hd := r.cap, r.head
 	if r.before != nil {
 		c |= costsBit
-		put32(r.all[len(r.all)-2:], r.total)
+		if get32(r.all[len(r.all)-2:]) != r.total {
+			put32(r.all[len(r.all)-2:], r.total)
+		}
 	}
 	if r.wide {
 		hd |= wideBit
 	}
-	put32(r.all[0:], c)
-	put32(r.all[2:], hd)
-	put32(r.all[4:], r.n)
-	put64(r.all[6:], r.newest)
+	// Words that did not change are not written: a request merged into the
+	// newest millisecond changes only the total at the buffer's end, and an
+	// unwritten header stays shared between CPU caches when one key is hot.
+	if get32(r.all[0:]) != c || get32(r.all[2:]) != hd {
+		put32(r.all[0:], c)
+		put32(r.all[2:], hd)
+	}
+	if get32(r.all[4:]) != r.n || get64(r.all[6:]) != r.newest {
+		put32(r.all[4:], r.n)
+		put64(r.all[6:], r.newest)
+	}
 }
 
 // Len returns the number of entries the log holds. Admissions merged into
