@@ -26,7 +26,7 @@ type Input struct {
 	// Unix timestamps ([Scalekit]) read it; they omit the timestamp when Now
 	// is the zero time rather than send a date in year 1. The middleware
 	// leaves it zero for a style that [ReadsNow] says never reads it, and
-	// always sets it for an envelope.
+	// for an envelope that [EnvelopeReadsNow] says never reads it.
 	Now time.Time
 	// Partition is the optional IETF partition key, sent by [IETF] as the
 	// pk parameter (base64). It must already be opaque, a hash or an HMAC
@@ -107,11 +107,11 @@ func ReadsNow(s Style) bool {
 }
 
 // EnvelopeReadsNow reports whether e may read [Input.Now]: false for
-// [LindrisBody], [AuthmatechBody] and [ProblemBody], true for any other
-// envelope. Like [ReadsNow], it lets a caller skip a clock read.
+// [LindrisBody], [AuthmatechBody] and [ProblemBody] (or pointers to them),
+// true for any other envelope, including types that embed one of them. Like [ReadsNow], it lets a caller skip a clock read.
 func EnvelopeReadsNow(e Envelope) bool {
 	switch e.(type) {
-	case LindrisBody, AuthmatechBody, ProblemBody:
+	case LindrisBody, AuthmatechBody, ProblemBody, *LindrisBody, *AuthmatechBody, *ProblemBody:
 		return false
 	}
 	return true

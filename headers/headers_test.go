@@ -462,7 +462,7 @@ func TestEnvelopeReadsNow(t *testing.T) {
 		want bool
 	}{
 		{LindrisBody{}, false}, {AuthmatechBody{}, false}, {ProblemBody{}, false},
-		{customEnvelope{}, true}, {&LindrisBody{}, true}, {nil, true},
+		{customEnvelope{}, true}, {&LindrisBody{}, false}, {&ProblemBody{}, false}, {nil, true},
 	} {
 		if got := EnvelopeReadsNow(tc.e); got != tc.want {
 			t.Errorf("EnvelopeReadsNow(%T) = %v, want %v", tc.e, got, tc.want)

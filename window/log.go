@@ -29,7 +29,9 @@ import (
 // collector anything to scan but the pointers themselves.
 //
 // The zero value is an empty log. A Log is not safe for concurrent use; the
-// store serialises access per key. Copying a Log aliases its state.
+// store serialises access per key. PeekAt, and a TakeAt that refuses without
+// the clock stepping back, only read the state, so a key refused from many
+// cores keeps its cache lines shared. Copying a Log aliases its state.
 type Log struct {
 	p *uint16 // first word of the state buffer; nil when empty
 }
