@@ -97,6 +97,27 @@ func (c *Counter) decide(t int64, p *Policy, cost int, record bool) Decision {
 	} else {
 		b = nil
 	}
+	d, rolled := decideSlots(t, p, cost, record, &cur)
+	if record {
+		if b == nil {
+			b = make([]uint32, ctrHdr+2*d.N)
+			b[0] = uint32(d.N)
+			c.p = &b[0]
+		}
+		b[1], b[2] = uint32(t), uint32(uint64(t)>>32)
+		for i := range d.N {
+			b[ctrHdr+2*i], b[ctrHdr+2*i+1] = rolled[i].prev, rolled[i].curr
+		}
+	}
+	return d
+}
+
+// decideSlots decides a request of cost at t against each window's slot at
+// the latest write (cur; zero slots for an empty state) and returns the
+// decision with every window's slot at t, the request counted in them when
+// it is admitted and record is set. [Counter] and [SmallCounter] share it,
+// so their decisions cannot drift apart.
+func decideSlots(t int64, p *Policy, cost int, record bool, cur *[MaxWindows]slot) (Decision, [MaxWindows]slot) {
 	var d Decision
 	var waits [MaxWindows]int64
 	var rolled [MaxWindows]slot
@@ -122,17 +143,6 @@ func (c *Counter) decide(t int64, p *Policy, cost int, record bool) Decision {
 			rolled[i].curr += uint32(cost)
 		}
 	}
-	if record {
-		if b == nil {
-			b = make([]uint32, ctrHdr+2*d.N)
-			b[0] = uint32(d.N)
-			c.p = &b[0]
-		}
-		b[1], b[2] = uint32(t), uint32(uint64(t)>>32)
-		for i := range d.N {
-			b[ctrHdr+2*i], b[ctrHdr+2*i+1] = rolled[i].prev, rolled[i].curr
-		}
-	}
 	for i, w := range p.Windows {
 		length := ms(w.Length)
 		s := rolled[i]
@@ -146,7 +156,7 @@ func (c *Counter) decide(t int64, p *Policy, cost int, record bool) Decision {
 		}
 	}
 	d.pickLimiting(p, rejecting, &waits)
-	return d
+	return d, rolled
 }
 
 // rollTo returns s moved to the fixed slot containing t. A t before the
