@@ -2,14 +2,16 @@
 // allocation-free per decision.
 //
 // Keys are spread over independently locked shards (64 by default). Each
-// shard keeps its keys in an open-addressing table whose slots hold the
-// 16-byte key next to the key's state, and grows by a quarter at 85 % full,
+// shard keeps its keys in open-addressing tables whose slots hold the
+// key next to the key's state, and grows by a quarter at 85 % full,
 // so it stays 68–85 % full. An exact key's state is a [window.Log]: one
 // pointer to a single pointer-free buffer (a 20-byte header and 2-byte
 // instants), so a decision touches the key's slot and its buffer and nothing
 // else, and the garbage collector never scans inside the state. A tracked
 // key under the default 60/min + 2/s with a full minute costs about 190–198
-// bytes of heap, slot included (BenchmarkBytesPerKey).
+// bytes of heap, slot included (BenchmarkBytesPerKey). A sliding-window
+// counter that fits a [window.SmallCounter] lives whole in a 24-byte slot
+// keyed by an 8-byte fingerprint of its key: 32–36 bytes per key.
 //
 // The store is bounded by [Config.MaxKeys]. A full shard first drops an idle
 // key, else the sampled key expiring soonest that is not currently limited;

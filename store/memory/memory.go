@@ -65,11 +65,14 @@ var ErrInvalidConfig = errors.New("store/memory: invalid config")
 // tables so each slot is only as large as its algorithm needs. Entries are
 // held in the slots: a window.Log is one pointer to a pointer-free buffer, so
 // an exact key costs a 32-byte slot plus its state, and a lookup touches the
-// slot and the state, nothing else.
+// slot and the state, nothing else. A counter whose policy fits a
+// window.SmallCounter lives whole in a 24-byte slot of smalls, keyed by a
+// fingerprint of its key; other counters live in ctrs.
 type shard struct {
 	mu       sync.Mutex
-	logs     table[entry[window.Log]]
-	ctrs     table[entry[window.Counter]]
+	logs     table[keyWords, entry[window.Log]]
+	ctrs     table[keyWords, entry[window.Counter]]
+	smalls   table[fingerprint, smallEntry]
 	inflight map[store.Key][]uint64 // IDs of the concurrency leases held, see Acquire
 	sample   uint64                 // where the next eviction sample starts
 	_        [32]byte               // keep neighbouring shards' locks off one cache line
@@ -82,6 +85,26 @@ type entry[S any] struct {
 	s            S
 	expires      uint32 // second from which nothing counted can matter: idle
 	limitedUntil uint32 // second before which a cost-1 request may be rejected
+}
+
+// fingerprint stands for a store.Key in the small-counter table: its last 8
+// bytes, as a little-endian word. Keys are keyed 128-bit hashes (see package middleware) and the
+// shard is picked by the first 8, so two keys share a counter only if 70-odd
+// bits of two keyed hashes agree: at a million keys, odds of about one in 30
+// million that any pair does, and no way for a client to aim for it without
+// the hash key.
+type fingerprint struct{ w uint64 }
+
+func fingerprintOf(k store.Key) fingerprint {
+	return fingerprint{binary.LittleEndian.Uint64(k[8:])}
+}
+
+// smallEntry is a small counter's whole state: 16 bytes, 24 with its
+// fingerprint. Whether the key is limited is the counter's own flag (see
+// window.SmallCounter.Limited), valid until expires.
+type smallEntry struct {
+	s       window.SmallCounter
+	expires uint32 // as entry.expires; also drops a state before its clock could wrap
 }
 
 // sec returns t (ms since the Unix epoch) in whole seconds, rounded up and
@@ -138,6 +161,7 @@ func New(cfg Config) (*Store, error) {
 		seed := rand.Uint64()
 		s.shards[i].logs.seed = seed
 		s.shards[i].ctrs.seed = seed
+		s.shards[i].smalls.seed = seed
 		s.shards[i].sample = seed
 		s.shards[i].inflight = make(map[store.Key][]uint64)
 	}
@@ -171,25 +195,51 @@ func (s *Store) Take(ctx context.Context, req store.Request) (window.Decision, e
 	t := now.UnixMilli()
 	// Two copies of the same few lines rather than one generic function: a
 	// method called through a generic type's dictionary makes the state
-	// escape, which would cost an allocation per decision.
+	// escape, which would cost an allocation per decision. Counters are
+	// decided apart so that the exact path stays small.
 	if req.Policy.Algorithm == window.SlidingCounter {
-		e := sh.ctrs.find(req.Key)
-		if e == nil {
-			if !s.room(sh, t) {
-				return window.Decision{}, store.ErrFull
-			}
-			e = sh.ctrs.insert(req.Key)
-		}
-		d := e.s.TakeAt(now, req.Policy, req.Cost)
-		e.note(&d, req.Policy, t)
-		return d, nil
+		return s.takeCounter(sh, &req, now, t)
 	}
-	e := sh.logs.find(req.Key)
+	e := sh.logs.find(wordsOf(req.Key))
 	if e == nil {
 		if !s.room(sh, t) {
 			return window.Decision{}, store.ErrFull
 		}
-		e = sh.logs.insert(req.Key)
+		e = sh.logs.insert(wordsOf(req.Key))
+	}
+	d := e.s.TakeAt(now, req.Policy, req.Cost)
+	e.note(&d, req.Policy, t)
+	return d, nil
+}
+
+// takeCounter is Take for the sliding-window counter, under sh's lock.
+func (s *Store) takeCounter(sh *shard, req *store.Request, now time.Time, t int64) (window.Decision, error) {
+	if window.SmallCounterFits(req.Policy) {
+		f := fingerprintOf(req.Key)
+		e := sh.smalls.find(f)
+		if e == nil {
+			if !s.room(sh, t) {
+				return window.Decision{}, store.ErrFull
+			}
+			e = sh.smalls.insert(f)
+		}
+		if nowSec(t) >= e.expires {
+			e.s.Reset() // idle: nothing counted matters, and its clock may wrap
+		}
+		d := e.s.TakeAt(now, req.Policy, req.Cost)
+		if d.Allowed {
+			if x := sec(t + 2*longestMs(req.Policy)); x != e.expires {
+				e.expires = x
+			}
+		}
+		return d, nil
+	}
+	e := sh.ctrs.find(wordsOf(req.Key))
+	if e == nil {
+		if !s.room(sh, t) {
+			return window.Decision{}, store.ErrFull
+		}
+		e = sh.ctrs.insert(wordsOf(req.Key))
 	}
 	d := e.s.TakeAt(now, req.Policy, req.Cost)
 	e.note(&d, req.Policy, t)
@@ -199,7 +249,19 @@ func (s *Store) Take(ctx context.Context, req store.Request) (window.Decision, e
 // room reports whether sh can take one more key at t, evicting one if it is
 // full.
 func (s *Store) room(sh *shard, t int64) bool {
-	return sh.logs.len()+sh.ctrs.len() < s.perShard || s.evict(sh, t)
+	return sh.len() < s.perShard || s.evict(sh, t)
+}
+
+// len returns the number of keys sh holds.
+func (sh *shard) len() int { return sh.logs.len() + sh.ctrs.len() + sh.smalls.len() }
+
+// longestMs returns p's longest window in milliseconds.
+func longestMs(p *window.Policy) int64 {
+	var longest time.Duration
+	for _, w := range p.Windows {
+		longest = max(longest, w.Length)
+	}
+	return longest.Milliseconds()
 }
 
 // note records what reclamation and eviction need from decision d at t.
@@ -241,39 +303,50 @@ const evictSample = 8
 // reports whether a key was removed. Samples start where the last one ended,
 // so successive evictions walk the whole table.
 func (s *Store) evict(sh *shard, t int64) bool {
-	var victim store.Key
+	// The victim is remembered by where it lives: which table (0 logs, 1
+	// counters, 2 small counters) and its key there.
+	var victim keyWords
+	var victimFP fingerprint
 	var victimExp uint32
-	found, inLogs, idle := false, false, false
+	in := -1
+	idle := false
 	seen := 0
 	now := nowSec(t)
-	consider := func(k store.Key, expires, limitedUntil uint32, logs bool) bool {
+	consider := func(table int, k keyWords, f fingerprint, expires uint32, limited bool) bool {
 		seen++
 		if now >= expires {
-			victim, found, inLogs, victimExp, idle = k, true, logs, expires, true
+			victim, victimFP, in, victimExp, idle = k, f, table, expires, true
 			return false
 		}
-		if now >= limitedUntil && (!found || expires < victimExp) {
-			victim, found, inLogs, victimExp = k, true, logs, expires
+		if !limited && (in < 0 || expires < victimExp) {
+			victim, victimFP, in, victimExp = k, f, table, expires
 		}
 		return seen < evictSample
 	}
-	start := int(sh.sample % uint64(max(sh.logs.len()+sh.ctrs.len(), 1)))
-	sh.logs.each(start, func(k store.Key, e *entry[window.Log]) (bool, bool) {
-		return false, consider(k, e.expires, e.limitedUntil, true)
+	start := int(sh.sample % uint64(max(sh.len(), 1)))
+	sh.logs.each(start, func(k keyWords, e *entry[window.Log]) (bool, bool) {
+		return false, consider(0, k, fingerprint{}, e.expires, now < e.limitedUntil)
 	})
 	if seen < evictSample && !idle {
-		sh.ctrs.each(start, func(k store.Key, e *entry[window.Counter]) (bool, bool) {
-			return false, consider(k, e.expires, e.limitedUntil, false)
+		sh.ctrs.each(start, func(k keyWords, e *entry[window.Counter]) (bool, bool) {
+			return false, consider(1, k, fingerprint{}, e.expires, now < e.limitedUntil)
+		})
+	}
+	if seen < evictSample && !idle {
+		sh.smalls.each(start, func(f fingerprint, e *smallEntry) (bool, bool) {
+			return false, consider(2, keyWords{}, f, e.expires, e.s.Limited())
 		})
 	}
 	sh.sample = sh.sample*6364136223846793005 + 1442695040888963407
-	if !found {
-		return false
-	}
-	if inLogs {
+	switch in {
+	case 0:
 		sh.logs.delete(victim)
-	} else {
+	case 1:
 		sh.ctrs.delete(victim)
+	case 2:
+		sh.smalls.delete(victimFP)
+	default:
+		return false
 	}
 	s.evictions.Add(1)
 	return true
@@ -293,15 +366,22 @@ func (s *Store) Peek(ctx context.Context, key store.Key, p *window.Policy) (wind
 	defer sh.mu.Unlock()
 	now := s.now()
 	// A missing key reads as the zero state: an empty log or counter.
+	if p.Algorithm == window.SlidingCounter && window.SmallCounterFits(p) {
+		var c window.SmallCounter
+		if e := sh.smalls.find(fingerprintOf(key)); e != nil && nowSec(now.UnixMilli()) < e.expires {
+			c = e.s
+		}
+		return c.PeekAt(now, p), nil
+	}
 	if p.Algorithm == window.SlidingCounter {
 		var zero window.Counter
-		if e := sh.ctrs.find(key); e != nil {
+		if e := sh.ctrs.find(wordsOf(key)); e != nil {
 			return e.s.PeekAt(now, p), nil
 		}
 		return zero.PeekAt(now, p), nil
 	}
 	var zero window.Log
-	if e := sh.logs.find(key); e != nil {
+	if e := sh.logs.find(wordsOf(key)); e != nil {
 		return e.s.PeekAt(now, p), nil
 	}
 	return zero.PeekAt(now, p), nil
@@ -314,8 +394,9 @@ func (s *Store) Reset(ctx context.Context, key store.Key) error {
 	}
 	sh := s.shard(key)
 	sh.mu.Lock()
-	sh.logs.delete(key)
-	sh.ctrs.delete(key)
+	sh.logs.delete(wordsOf(key))
+	sh.ctrs.delete(wordsOf(key))
+	sh.smalls.delete(fingerprintOf(key))
 	sh.mu.Unlock()
 	return nil
 }
@@ -326,7 +407,7 @@ func (s *Store) Len() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n += sh.logs.len() + sh.ctrs.len()
+		n += sh.len()
 		sh.mu.Unlock()
 	}
 	return n
@@ -369,10 +450,13 @@ func (s *Store) sweep(sh *shard) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	t := nowSec(s.now().UnixMilli())
-	sh.logs.each(0, func(_ store.Key, e *entry[window.Log]) (bool, bool) {
+	sh.logs.each(0, func(_ keyWords, e *entry[window.Log]) (bool, bool) {
 		return t >= e.expires, true
 	})
-	sh.ctrs.each(0, func(_ store.Key, e *entry[window.Counter]) (bool, bool) {
+	sh.ctrs.each(0, func(_ keyWords, e *entry[window.Counter]) (bool, bool) {
+		return t >= e.expires, true
+	})
+	sh.smalls.each(0, func(_ fingerprint, e *smallEntry) (bool, bool) {
 		return t >= e.expires, true
 	})
 }

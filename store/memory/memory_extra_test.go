@@ -85,32 +85,79 @@ func TestR25KeySpraying(t *testing.T) {
 }
 
 // TestEvictionSparesLimitedKeys fills a tiny store with limited keys: a new
-// key gets ErrFull rather than evicting one of them.
+// key gets ErrFull rather than evicting one of them. It runs for the exact
+// log, the small counter (held inline) and a counter too big to be.
 func TestEvictionSparesLimitedKeys(t *testing.T) {
+	minute := window.Window{Length: time.Minute, Limit: 1}
+	for _, tc := range []struct {
+		name string
+		p    window.Policy
+		idle time.Duration // how long until a key's counts no longer matter
+	}{
+		{"log", window.Policy{Windows: []window.Window{minute}}, time.Minute},
+		{"small-counter", window.Policy{Algorithm: window.SlidingCounter, Windows: []window.Window{minute}}, 2 * time.Minute},
+		{"counter", window.Policy{Algorithm: window.SlidingCounter, Windows: []window.Window{minute,
+			{Length: time.Hour, Limit: 100}, {Length: time.Second, Limit: 10}}}, 2 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := storetest.NewClock(storetest.Start)
+			s := newStore(t, memory.Config{Now: clk.Now, MaxKeys: 16, Shards: 1, SweepInterval: time.Hour})
+			p := tc.p
+			ctx := context.Background()
+			for i := range 16 {
+				if d, err := s.Take(ctx, store.Request{Key: keyN(uint64(i)), Policy: &p, Cost: 1}); err != nil || !d.Allowed {
+					t.Fatalf("fill %d: %+v, %v", i, d, err)
+				}
+			}
+			if _, err := s.Take(ctx, store.Request{Key: keyN(100), Policy: &p, Cost: 1}); !errors.Is(err, store.ErrFull) {
+				t.Fatalf("Take(new key) into a table of limited keys: error %v, want ErrFull", err)
+			}
+			for i := range 16 {
+				if d, _ := s.Peek(ctx, keyN(uint64(i)), &p); d.Allowed {
+					t.Fatalf("limited key %d was evicted", i)
+				}
+			}
+			// Once the keys are idle, a newcomer takes one's place.
+			clk.Advance(tc.idle)
+			if d, err := s.Take(ctx, store.Request{Key: keyN(100), Policy: &p, Cost: 1}); err != nil || !d.Allowed {
+				t.Fatalf("Take(new key) after %v: %+v, %v", tc.idle, d, err)
+			}
+			if s.Len() != 16 || s.Evictions() != 1 {
+				t.Fatalf("Len = %d, Evictions = %d; want 16, 1", s.Len(), s.Evictions())
+			}
+		})
+	}
+}
+
+// TestSmallCounterOutlivesItsClock checks the guard that keeps a small
+// counter's 32-bit clock honest: a key used up, then left alone for exactly
+// 2³² ms (49.7 days, when its clock reads the same again) and never swept,
+// starts afresh instead of being read as still used up.
+func TestSmallCounterOutlivesItsClock(t *testing.T) {
 	clk := storetest.NewClock(storetest.Start)
-	s := newStore(t, memory.Config{Now: clk.Now, MaxKeys: 16, Shards: 1, SweepInterval: time.Hour})
-	p := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 1}}}
+	s := newStore(t, memory.Config{Now: clk.Now, SweepInterval: time.Hour})
+	p := window.Default()
+	p.Algorithm = window.SlidingCounter
 	ctx := context.Background()
-	for i := range 16 {
-		if d, err := s.Take(ctx, store.Request{Key: keyN(uint64(i)), Policy: &p, Cost: 1}); err != nil || !d.Allowed {
-			t.Fatalf("fill %d: %+v, %v", i, d, err)
+	k := keyN(7)
+	for i := range 3 {
+		d, err := s.Take(ctx, store.Request{Key: k, Policy: &p, Cost: 1})
+		if err != nil || d.Allowed != (i < 2) {
+			t.Fatalf("request %d: %+v, %v", i, d, err)
 		}
 	}
-	if _, err := s.Take(ctx, store.Request{Key: keyN(100), Policy: &p, Cost: 1}); !errors.Is(err, store.ErrFull) {
-		t.Fatalf("Take(new key) into a table of limited keys: error %v, want ErrFull", err)
-	}
-	for i := range 16 {
-		if d, _ := s.Peek(ctx, keyN(uint64(i)), &p); d.Allowed {
-			t.Fatalf("limited key %d was evicted", i)
+	clk.Advance(1 << 32 * time.Millisecond)
+	for _, peek := range []bool{true, false} {
+		var d window.Decision
+		var err error
+		if peek {
+			d, err = s.Peek(ctx, k, &p)
+		} else {
+			d, err = s.Take(ctx, store.Request{Key: k, Policy: &p, Cost: 1})
 		}
-	}
-	// Once the keys are idle, a newcomer takes one's place.
-	clk.Advance(time.Minute)
-	if d, err := s.Take(ctx, store.Request{Key: keyN(100), Policy: &p, Cost: 1}); err != nil || !d.Allowed {
-		t.Fatalf("Take(new key) after the minute: %+v, %v", d, err)
-	}
-	if s.Len() != 16 || s.Evictions() != 1 {
-		t.Fatalf("Len = %d, Evictions = %d; want 16, 1", s.Len(), s.Evictions())
+		if err != nil || !d.Allowed || d.Windows[0].Remaining < 59 {
+			t.Fatalf("after 2^32 ms (peek %v): %+v, %v; want a fresh key", peek, d, err)
+		}
 	}
 }
 
@@ -123,16 +170,25 @@ func TestReclaimerDropsIdleKeys(t *testing.T) {
 		}
 		defer s.Close()
 		p := window.Default()
+		counter := p
+		counter.Algorithm = window.SlidingCounter
 		for i := range 100 {
 			s.Take(context.Background(), store.Request{Key: keyN(uint64(i)), Policy: &p, Cost: 1})
+			s.Take(context.Background(), store.Request{Key: keyN(uint64(1000 + i)), Policy: &counter, Cost: 1})
 		}
 		time.Sleep(30 * time.Second)
-		if got := s.Len(); got != 100 {
-			t.Fatalf("Len after 30s = %d, want 100 (keys still inside the minute)", got)
+		if got := s.Len(); got != 200 {
+			t.Fatalf("Len after 30s = %d, want 200 (keys still inside the minute)", got)
 		}
+		// Each shard is swept once a minute; logs are idle after a minute,
+		// counters (which remember their previous slot) after two.
 		time.Sleep(2 * time.Minute)
+		if got := s.Len(); got > 100 {
+			t.Fatalf("Len after 2m30s = %d, want at most the 100 counters", got)
+		}
+		time.Sleep(time.Minute)
 		if got := s.Len(); got != 0 {
-			t.Fatalf("Len after 2m30s = %d, want 0", got)
+			t.Fatalf("Len after 3m30s = %d, want 0", got)
 		}
 	})
 }

@@ -3,8 +3,7 @@ package memory
 import (
 	"math/rand/v2"
 	"testing"
-
-	"github.com/ratekit/ratekit/store"
+	"unsafe"
 )
 
 // TestTableMatchesMap runs random inserts, lookups, deletes and sweeps on a
@@ -13,20 +12,28 @@ import (
 // all-zero key and its stand-in (one key by design), and checks they always
 // agree.
 func TestTableMatchesMap(t *testing.T) {
+	t.Run("key", func(t *testing.T) { testTableMatchesMap[keyWords](t) })
+	t.Run("fingerprint", func(t *testing.T) { testTableMatchesMap[fingerprint](t) })
+}
+
+func testTableMatchesMap[K tableKey](t *testing.T) {
 	for seed := range uint64(20) {
 		rng := rand.New(rand.NewPCG(seed, 7))
-		var tb table[int]
+		var tb table[K, int]
 		tb.seed = rng.Uint64()
-		ref := map[store.Key]int{}
-		key := func() store.Key {
+		ref := map[K]int{}
+		key := func() K {
+			var k K
 			switch rng.IntN(20) {
 			case 0:
-				return store.Key{}
+				return k
 			case 1:
-				return standIn
+				return slotKey(k) // the stand-in
 			}
-			var k store.Key
-			k[rng.IntN(16)] = byte(rng.IntN(40))
+			// One small word anywhere: keys share first words (so probe
+			// runs collide and wrap), and differ only in the second.
+			w := unsafe.Slice(first(&k), unsafe.Sizeof(k)/8)
+			w[rng.IntN(len(w))] = uint64(rng.IntN(40))
 			return k
 		}
 		for op := range 3000 {
@@ -45,8 +52,8 @@ func TestTableMatchesMap(t *testing.T) {
 				delete(ref, rk)
 			case r < 8:
 				// Sweep: delete every key whose value is odd.
-				seen := map[store.Key]bool{}
-				tb.each(rng.IntN(64), func(k store.Key, v *int) (bool, bool) {
+				seen := map[K]bool{}
+				tb.each(rng.IntN(64), func(k K, v *int) (bool, bool) {
 					seen[k] = true
 					return *v%2 == 1, true
 				})
@@ -80,10 +87,10 @@ func TestTableMatchesMap(t *testing.T) {
 // TestTableLoadStaysHigh checks the growth policy the memory figures rely
 // on: at every size, the table is at least 60 % full.
 func TestTableLoadStaysHigh(t *testing.T) {
-	var tb table[uint64]
-	var k store.Key
+	var tb table[keyWords, uint64]
+	var k keyWords
 	for i := range 50_000 {
-		k[0], k[1], k[2] = byte(i), byte(i>>8), byte(i>>16)
+		k.lo = uint64(i)
 		*tb.insert(k) = uint64(i)
 		if i > 100 {
 			if load := float64(tb.len()) / float64(len(tb.slots)); load < 0.6 || load > 0.85 {
