@@ -81,9 +81,11 @@ func TestSmallCounterFits(t *testing.T) {
 	}
 }
 
-// TestSmallCounterLimited checks the flag a store reads before evicting: set
-// by a refusal or an admission that used a window up, cleared by an
-// admission that leaves room everywhere, untouched by a peek.
+// TestSmallCounterLimited checks what a store reads before evicting: a key
+// is limited after a refusal or an admission that used a window up, for as
+// long as the wait implied (rounded up to whole seconds), not after an
+// admission that leaves room everywhere; a peek changes nothing; waits of
+// 127 s or more saturate to "limited" and leave the end to the holder.
 func TestSmallCounterLimited(t *testing.T) {
 	p := window.Policy{Algorithm: window.SlidingCounter, Windows: []window.Window{{Length: time.Minute, Limit: 60}, {Length: time.Second, Limit: 2}}}
 	var c window.SmallCounter
@@ -98,17 +100,36 @@ func TestSmallCounterLimited(t *testing.T) {
 		{5 * time.Second, true, false},
 	}
 	for i, s := range steps {
-		d := c.TakeAt(t0.Add(s.at), &p, 1)
-		if d.Allowed != s.allowed || c.Limited() != s.limited {
-			t.Fatalf("step %d: allowed %v limited %v, want %v %v", i, d.Allowed, c.Limited(), s.allowed, s.limited)
+		now := t0.Add(s.at)
+		d := c.TakeAt(now, &p, 1)
+		if d.Allowed != s.allowed || c.LimitedAt(now) != s.limited {
+			t.Fatalf("step %d: allowed %v limited %v, want %v %v", i, d.Allowed, c.LimitedAt(now), s.allowed, s.limited)
+		}
+		if !s.limited {
+			continue
+		}
+		wait := d.RetryAfter
+		if d.Allowed {
+			wait = d.Windows[1].Reset
+		}
+		end := now.Add((wait + time.Second - 1) / time.Second * time.Second)
+		if !c.LimitedAt(end.Add(-time.Millisecond)) || c.LimitedAt(end) {
+			t.Fatalf("step %d: limited for a wait of %v should end at %v", i, wait, end.Sub(now))
 		}
 	}
 	c.PeekAt(t0.Add(5*time.Second+time.Millisecond), &p)
-	if c.Limited() {
+	if c.LimitedAt(t0.Add(5 * time.Second)) {
 		t.Fatal("a peek set the flag")
 	}
+
+	hour := window.Policy{Algorithm: window.SlidingCounter, Windows: []window.Window{{Length: time.Hour, Limit: 1}}}
 	c.Reset()
-	if c != (window.SmallCounter{}) {
+	c.TakeAt(t0, &hour, 1)
+	if !c.LimitedAt(t0.Add(3 * time.Hour)) {
+		t.Fatal("a wait of an hour did not saturate to limited")
+	}
+	c.Reset()
+	if c != (window.SmallCounter{}) || c.LimitedAt(t0) {
 		t.Fatal("Reset left state")
 	}
 }

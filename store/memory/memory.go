@@ -100,8 +100,8 @@ func fingerprintOf(k store.Key) fingerprint {
 }
 
 // smallEntry is a small counter's whole state: 16 bytes, 24 with its
-// fingerprint. Whether the key is limited is the counter's own flag (see
-// window.SmallCounter.Limited), valid until expires.
+// fingerprint. Whether the key is limited is the counter's own business
+// (window.SmallCounter.LimitedAt), bounded by expires.
 type smallEntry struct {
 	s       window.SmallCounter
 	expires uint32 // as entry.expires; also drops a state before its clock could wrap
@@ -227,10 +227,12 @@ func (s *Store) takeCounter(sh *shard, req *store.Request, now time.Time, t int6
 			e.s.Reset() // idle: nothing counted matters, and its clock may wrap
 		}
 		d := e.s.TakeAt(now, req.Policy, req.Cost)
-		if d.Allowed {
-			if x := sec(t + 2*longestMs(req.Policy)); x != e.expires {
-				e.expires = x
-			}
+		// Every decision writes the counter at t, after which nothing it
+		// counts matters beyond two longest windows (a refusal after a clock
+		// step back re-anchors the counts at t, so this may move expires
+		// earlier, which also keeps t within reach of its 32-bit clock).
+		if x := sec(t + 2*longestMs(req.Policy)); x != e.expires {
+			e.expires = x
 		}
 		return d, nil
 	}
@@ -312,6 +314,7 @@ func (s *Store) evict(sh *shard, t int64) bool {
 	idle := false
 	seen := 0
 	now := nowSec(t)
+	at := time.UnixMilli(t)
 	consider := func(table int, k keyWords, f fingerprint, expires uint32, limited bool) bool {
 		seen++
 		if now >= expires {
@@ -323,19 +326,31 @@ func (s *Store) evict(sh *shard, t int64) bool {
 		}
 		return seen < evictSample
 	}
+	// The tables are sampled in an order that rotates with the sample, so a
+	// table full of limited keys cannot hide another's evictable ones.
 	start := int(sh.sample % uint64(max(sh.len(), 1)))
-	sh.logs.each(start, func(k keyWords, e *entry[window.Log]) (bool, bool) {
-		return false, consider(0, k, fingerprint{}, e.expires, now < e.limitedUntil)
-	})
-	if seen < evictSample && !idle {
-		sh.ctrs.each(start, func(k keyWords, e *entry[window.Counter]) (bool, bool) {
-			return false, consider(1, k, fingerprint{}, e.expires, now < e.limitedUntil)
-		})
+	tables := [3]func(){
+		func() {
+			sh.logs.each(start, func(k keyWords, e *entry[window.Log]) (bool, bool) {
+				return false, consider(0, k, fingerprint{}, e.expires, now < e.limitedUntil)
+			})
+		},
+		func() {
+			sh.ctrs.each(start, func(k keyWords, e *entry[window.Counter]) (bool, bool) {
+				return false, consider(1, k, fingerprint{}, e.expires, now < e.limitedUntil)
+			})
+		},
+		func() {
+			sh.smalls.each(start, func(f fingerprint, e *smallEntry) (bool, bool) {
+				return false, consider(2, keyWords{}, f, e.expires, e.s.LimitedAt(at))
+			})
+		},
 	}
-	if seen < evictSample && !idle {
-		sh.smalls.each(start, func(f fingerprint, e *smallEntry) (bool, bool) {
-			return false, consider(2, keyWords{}, f, e.expires, e.s.Limited())
-		})
+	for j := range tables {
+		if seen >= evictSample || idle {
+			break
+		}
+		tables[(int(sh.sample>>33%3)+j)%3]()
 	}
 	sh.sample = sh.sample*6364136223846793005 + 1442695040888963407
 	switch in {

@@ -161,6 +161,84 @@ func TestSmallCounterOutlivesItsClock(t *testing.T) {
 	}
 }
 
+// TestSmallCountersLimitedBriefly: keys sprayed with two requests each use
+// up the per-second window of the default counter policy; they are limited
+// for about a second, not for the two minutes a counter is remembered, so a
+// full store takes new keys again soon after.
+func TestSmallCountersLimitedBriefly(t *testing.T) {
+	clk := storetest.NewClock(storetest.Start)
+	s := newStore(t, memory.Config{Now: clk.Now, MaxKeys: 16, Shards: 1, SweepInterval: time.Hour})
+	p := window.Default()
+	p.Algorithm = window.SlidingCounter
+	ctx := context.Background()
+	for i := range 16 {
+		for range 2 {
+			if d, err := s.Take(ctx, store.Request{Key: keyN(uint64(i)), Policy: &p, Cost: 1}); err != nil || !d.Allowed {
+				t.Fatalf("fill %d: %+v, %v", i, d, err)
+			}
+		}
+	}
+	if _, err := s.Take(ctx, store.Request{Key: keyN(100), Policy: &p, Cost: 1}); !errors.Is(err, store.ErrFull) {
+		t.Fatalf("Take(new key) among limited keys: error %v, want ErrFull", err)
+	}
+	clk.Advance(2 * time.Second)
+	if d, err := s.Take(ctx, store.Request{Key: keyN(100), Policy: &p, Cost: 1}); err != nil || !d.Allowed {
+		t.Fatalf("Take(new key) 2 s later: %+v, %v; want admitted in place of an evicted key", d, err)
+	}
+}
+
+// TestEvictionLooksInEveryTable: a full shard whose exact keys are all
+// limited still makes room by evicting an idle counter; the tables are
+// sampled in rotating order, so within a few tries a new key gets in.
+func TestEvictionLooksInEveryTable(t *testing.T) {
+	clk := storetest.NewClock(storetest.Start)
+	s := newStore(t, memory.Config{Now: clk.Now, MaxKeys: 16, Shards: 1, SweepInterval: time.Hour})
+	hour := window.Policy{Windows: []window.Window{{Length: time.Hour, Limit: 1}}}
+	small := window.Policy{Algorithm: window.SlidingCounter, Windows: []window.Window{{Length: time.Second, Limit: 5}}}
+	ctx := context.Background()
+	for i := range 16 {
+		p := &hour
+		if i >= 10 {
+			p = &small
+		}
+		if d, err := s.Take(ctx, store.Request{Key: keyN(uint64(i)), Policy: p, Cost: 1}); err != nil || !d.Allowed {
+			t.Fatalf("fill %d: %+v, %v", i, d, err)
+		}
+	}
+	clk.Advance(5 * time.Second) // the counters are idle, the exact keys limited for an hour
+	for try := range 30 {
+		_, err := s.Take(ctx, store.Request{Key: keyN(uint64(100 + try)), Policy: &hour, Cost: 1})
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, store.ErrFull) {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("30 new keys got ErrFull though idle counters could go")
+}
+
+// TestSmallCounterRefusalAfterStepBack: a refusal after the clock stepped
+// back 11 days re-anchors a week-long counter there, so 24.9 days later
+// (beyond what its 32-bit clock can tell apart from a step back) it must
+// read as idle, as a window.Counter does, not as a state from the future.
+func TestSmallCounterRefusalAfterStepBack(t *testing.T) {
+	clk := storetest.NewClock(storetest.Start)
+	s := newStore(t, memory.Config{Now: clk.Now, SweepInterval: time.Hour})
+	p := window.Policy{Algorithm: window.SlidingCounter, Windows: []window.Window{{Length: 7 * 24 * time.Hour, Limit: 1}}}
+	ctx := context.Background()
+	var ref window.Counter
+	day := 24 * time.Hour
+	for i, step := range []time.Duration{0, -11 * day, 24*day + 22*time.Hour} {
+		clk.Advance(step)
+		got, err := s.Take(ctx, store.Request{Key: keyN(9), Policy: &p, Cost: 1})
+		want := ref.TakeAt(clk.Now(), &p, 1)
+		if err != nil || storetest.Diff(got, want) != "" {
+			t.Fatalf("request %d: %s (err %v)", i, storetest.Diff(got, want), err)
+		}
+	}
+}
+
 // TestReclaimerDropsIdleKeys runs the background reclaimer on a fake clock.
 func TestReclaimerDropsIdleKeys(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
