@@ -223,15 +223,18 @@ func (s *Store) takeCounter(sh *shard, req *store.Request, now time.Time, t int6
 			}
 			e = sh.smalls.insert(f)
 		}
-		if nowSec(t) >= e.expires {
+		live := nowSec(t) < e.expires
+		if !live {
 			e.s.Reset() // idle: nothing counted matters, and its clock may wrap
 		}
 		d := e.s.TakeAt(now, req.Policy, req.Cost)
-		// Every decision writes the counter at t, after which nothing it
-		// counts matters beyond two longest windows (a refusal after a clock
-		// step back re-anchors the counts at t, so this may move expires
-		// earlier, which also keeps t within reach of its 32-bit clock).
-		if x := sec(t + 2*longestMs(req.Policy)); x != e.expires {
+		// A decision on a live state writes the counter at t, after which
+		// nothing it counts matters beyond two longest windows (a refusal
+		// after a clock step back re-anchors the counts at t, so this may
+		// move expires earlier, which also keeps t within reach of its
+		// 32-bit clock). A refusal of an idle state counts nothing, and the
+		// key stays idle, so evictable, as the other tables' keys do.
+		if x := sec(t + 2*longestMs(req.Policy)); (d.Allowed || live) && x != e.expires {
 			e.expires = x
 		}
 		return d, nil

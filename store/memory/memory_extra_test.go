@@ -218,6 +218,30 @@ func TestEvictionLooksInEveryTable(t *testing.T) {
 	t.Fatal("30 new keys got ErrFull though idle counters could go")
 }
 
+// TestRefusedNewKeysStayEvictable: new keys whose only request was refused
+// (its cost above the limit) count nothing and hold no one back, so a full
+// store evicts them for a newcomer, in every table.
+func TestRefusedNewKeysStayEvictable(t *testing.T) {
+	minute := window.Window{Length: time.Minute, Limit: 10}
+	for _, alg := range []window.Algorithm{window.SlidingLog, window.SlidingCounter} {
+		t.Run(alg.String(), func(t *testing.T) {
+			clk := storetest.NewClock(storetest.Start)
+			s := newStore(t, memory.Config{Now: clk.Now, MaxKeys: 16, Shards: 1, SweepInterval: time.Hour})
+			p := window.Policy{Algorithm: alg, Windows: []window.Window{minute}}
+			ctx := context.Background()
+			for i := range 16 {
+				if d, err := s.Take(ctx, store.Request{Key: keyN(uint64(i)), Policy: &p, Cost: 11}); err != nil || d.Allowed {
+					t.Fatalf("key %d at cost 11: %+v, %v; want refused", i, d, err)
+				}
+			}
+			clk.Advance(5 * time.Second)
+			if d, err := s.Take(ctx, store.Request{Key: keyN(100), Policy: &p, Cost: 1}); err != nil || !d.Allowed {
+				t.Fatalf("new key: %+v, %v; want admitted in place of a refused one", d, err)
+			}
+		})
+	}
+}
+
 // TestSmallCounterRefusalAfterStepBack: a refusal after the clock stepped
 // back 11 days re-anchors a week-long counter there, so 24.9 days later
 // (beyond what its 32-bit clock can tell apart from a step back) it must
