@@ -88,11 +88,12 @@ type entry[S any] struct {
 }
 
 // fingerprint stands for a store.Key in the small-counter table: its last 8
-// bytes, as a little-endian word. Keys are keyed 128-bit hashes (see package middleware) and the
-// shard is picked by the first 8, so two keys share a counter only if 70-odd
-// bits of two keyed hashes agree: at a million keys, odds of about one in 30
-// million that any pair does, and no way for a client to aim for it without
-// the hash key.
+// bytes, as a little-endian word. Keys are keyed 128-bit hashes (see package
+// middleware) and the shard is picked by the first 8, so two keys share a
+// counter only if their shard and 64 more bits of keyed hash agree: at a
+// million keys, odds of about one in two billion that any pair does (one in
+// 37 million with a single shard), and no way for a client to aim for it
+// without the hash key.
 type fingerprint struct{ w uint64 }
 
 func fingerprintOf(k store.Key) fingerprint {
