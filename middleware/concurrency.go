@@ -65,7 +65,7 @@ func (l *Limiter) release(ctx context.Context, lease store.Lease) {
 func (l *Limiter) refuseConcurrency(w http.ResponseWriter, sc *scratch) {
 	sc.d = window.Decision{RetryAfter: time.Second, N: 1}
 	sc.d.Windows[0] = window.State{Limit: l.slotLimit, Reset: time.Second}
-	sc.in = headers.Input{Policy: &l.slotsPol, Decision: &sc.d, Now: time.Now()}
+	sc.in = headers.Input{Policy: &l.slotsPol, Decision: &sc.d, Now: sc.now} // refuse adds Now for a custom envelope
 	l.render(w, sc)
 	l.refuse(w, sc, http.StatusTooManyRequests)
 }

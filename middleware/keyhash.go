@@ -158,7 +158,11 @@ func (c *cmac) flush() {
 	c.n = 0
 }
 
-func (c *cmac) write(p []byte) {
+func (c *cmac) write(p []byte)       { cmacWrite(c, p) }
+func (c *cmac) writeString(s string) { cmacWrite(c, s) }
+
+// cmacWrite appends p to the message, for bytes and strings alike.
+func cmacWrite[T string | []byte](c *cmac, p T) {
 	for len(p) > 0 {
 		if c.n == 16 {
 			c.flush()
@@ -166,17 +170,6 @@ func (c *cmac) write(p []byte) {
 		k := copy(c.buf[c.n:], p)
 		c.n += k
 		p = p[k:]
-	}
-}
-
-func (c *cmac) writeString(s string) {
-	for len(s) > 0 {
-		if c.n == 16 {
-			c.flush()
-		}
-		k := copy(c.buf[c.n:], s)
-		c.n += k
-		s = s[k:]
 	}
 }
 

@@ -94,9 +94,12 @@ func (c *SmallCounter) LimitedAt(now time.Time) bool {
 		return true
 	}
 	t := now.UnixMilli()
-	last := t - int64(int32(uint32(t)-c.last))
-	return t < last+d*1000
+	return t < c.lastAt(t)+d*1000
 }
+
+// lastAt returns the instant of the latest write, read relative to t (within
+// 24.8 days of it).
+func (c *SmallCounter) lastAt(t int64) int64 { return t - int64(int32(uint32(t)-c.last)) }
 
 // Reset forgets every count.
 func (c *SmallCounter) Reset() { *c = SmallCounter{} }
@@ -106,7 +109,7 @@ func (c *SmallCounter) decide(t int64, p *Policy, cost int, record bool) Decisio
 	// windows starts over, as if empty (zero slots), as a Counter's does.
 	var cur [MaxWindows]slot
 	if two := c.spare()&smallTwo != 0; two == (len(p.Windows) == 2) {
-		last := t - int64(int32(uint32(t)-c.last))
+		last := c.lastAt(t)
 		for i := range p.Windows {
 			cur[i] = slot{
 				epoch: last / ms(p.Windows[i].Length),

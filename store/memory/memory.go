@@ -272,17 +272,13 @@ func longestMs(p *window.Policy) int64 {
 
 // note records what reclamation and eviction need from decision d at t.
 func (e *entry[S]) note(d *window.Decision, p *window.Policy, t int64) {
-	var longest time.Duration
-	for _, w := range p.Windows {
-		longest = max(longest, w.Length)
-	}
 	if d.Allowed {
 		// A counter remembers its previous slot for one more length.
-		span := longest
+		span := longestMs(p)
 		if p.Algorithm == window.SlidingCounter {
 			span *= 2
 		}
-		if x := sec(t + span.Milliseconds()); x != e.expires {
+		if x := sec(t + span); x != e.expires {
 			e.expires = x
 		}
 	}
