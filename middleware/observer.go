@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"net/http"
 	"time"
 )
 
@@ -56,17 +55,6 @@ const (
 // RouteUnmatched is the route reported for a request that matched no route
 // pattern.
 const RouteUnmatched = "unmatched"
-
-// methodLabel maps a request method to a bounded label: clients choose the
-// method, so anything non-standard is "OTHER".
-func methodLabel(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
-		return m
-	}
-	return "OTHER"
-}
 
 // nopObserver is used when Config.Observer is nil.
 type nopObserver struct{}
