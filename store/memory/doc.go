@@ -21,5 +21,9 @@
 // idle keys; Close stops it.
 //
 // The clock is read under the shard's lock, so decisions on one key happen in
-// clock order.
+// clock order. The one exception does not change state: a key refused twice
+// in a row by the sliding log has its refusal published, and until an
+// admission, Reset or the first entry leaving a window could change it,
+// further requests for that key are answered from it without the lock, with
+// Reset and RetryAfter counted down to the instant asked.
 package memory

@@ -75,7 +75,17 @@ type shard struct {
 	smalls   table[fingerprint, smallEntry]
 	inflight map[store.Key][]uint64 // IDs of the concurrency leases held, see Acquire
 	sample   uint64                 // where the next eviction sample starts
-	_        [32]byte               // keep neighbouring shards' locks off one cache line
+
+	// The last sliding-log key refused here, to tell a hot key (see remember).
+	lastRefused keyWords
+	hasRefused  bool
+
+	// refused is read without the lock by every Take on the shard, and
+	// written only when a hot key's refusal is published or withdrawn, so
+	// it lives on a cache line of its own, away from the lock's.
+	_       [64]byte
+	refused atomic.Pointer[refusal] // see refusal.go
+	_       [56]byte
 }
 
 // entry is one key's state plus what eviction and reclamation need, in
@@ -187,6 +197,11 @@ func (s *Store) Take(ctx context.Context, req store.Request) (window.Decision, e
 		return window.Decision{}, err
 	}
 	sh := s.shard(req.Key)
+	if r := sh.refused.Load(); r != nil && r.matches(&req) {
+		if d, ok := r.answer(s.now().UnixMilli()); ok {
+			return d, nil // see refusal.go
+		}
+	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	// The clock is read under the lock so that decisions on a key happen in
@@ -201,15 +216,17 @@ func (s *Store) Take(ctx context.Context, req store.Request) (window.Decision, e
 	if req.Policy.Algorithm == window.SlidingCounter {
 		return s.takeCounter(sh, &req, now, t)
 	}
-	e := sh.logs.find(wordsOf(req.Key))
+	k := wordsOf(req.Key)
+	e := sh.logs.find(k)
 	if e == nil {
 		if !s.room(sh, t) {
 			return window.Decision{}, store.ErrFull
 		}
-		e = sh.logs.insert(wordsOf(req.Key))
+		e = sh.logs.insert(k)
 	}
 	d := e.s.TakeAt(now, req.Policy, req.Cost)
 	e.note(&d, req.Policy, t)
+	sh.remember(k, req.Policy, req.Cost, &d, t)
 	return d, nil
 }
 
@@ -355,6 +372,7 @@ func (s *Store) evict(sh *shard, t int64) bool {
 	sh.sample = sh.sample*6364136223846793005 + 1442695040888963407
 	switch in {
 	case 0:
+		sh.forget(victim)
 		sh.logs.delete(victim)
 	case 1:
 		sh.ctrs.delete(victim)
@@ -409,6 +427,7 @@ func (s *Store) Reset(ctx context.Context, key store.Key) error {
 	}
 	sh := s.shard(key)
 	sh.mu.Lock()
+	sh.forget(wordsOf(key))
 	sh.logs.delete(wordsOf(key))
 	sh.ctrs.delete(wordsOf(key))
 	sh.smalls.delete(fingerprintOf(key))

@@ -529,6 +529,12 @@ func (s *suite) admin(t *testing.T) {
 	if d.Allowed || d.Windows[0].Remaining != 58 || d.RetryAfter != 990*time.Millisecond {
 		t.Fatalf("Peek(full second) = %+v; want rejected, 58 remaining, retry 990ms", d)
 	}
+	// Refused twice running, as a store may remember a hot key's refusal.
+	for range 2 {
+		if d = take(t, st, k, &p, 1); d.Allowed {
+			t.Fatalf("Take(full second) = %+v; want rejected", d)
+		}
+	}
 	if err := a.Reset(ctx, k); err != nil {
 		t.Fatalf("Reset error: %v", err)
 	}
@@ -537,6 +543,9 @@ func (s *suite) admin(t *testing.T) {
 	}
 	if d, _ = a.Peek(ctx, other, &p); d.Windows[0].Remaining != 59 {
 		t.Fatalf("Reset(k) changed another key: %+v", d)
+	}
+	if d = take(t, st, k, &p, 1); !d.Allowed || d.Windows[0].Remaining != 59 {
+		t.Fatalf("Take after Reset = %+v; want admitted with 59 left", d)
 	}
 }
 
