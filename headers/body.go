@@ -49,6 +49,12 @@ func (LindrisBody) ContentType() string { return "application/json" }
 // AppendBody appends the JSON body for in to dst.
 func (e LindrisBody) AppendBody(dst []byte, in *Input) []byte {
 	status := in.status()
+	if status == http.StatusTooManyRequests && e.Message == "" {
+		// The usual 429: everything before the wait is a constant.
+		dst = append(dst, lindrisDefault429...)
+		dst = strconv.AppendInt(dst, retrySeconds(in), 10)
+		return append(dst, '}')
+	}
 	msg := pick(e.Message, defaultMessage)
 	if status == http.StatusServiceUnavailable {
 		msg = pick(e.UnavailableMessage, defaultUnavailableMessage)
@@ -61,6 +67,10 @@ func (e LindrisBody) AppendBody(dst []byte, in *Input) []byte {
 	dst = strconv.AppendInt(dst, retrySeconds(in), 10)
 	return append(dst, '}')
 }
+
+// lindrisDefault429 is LindrisBody's 429 with the default message, up to
+// the wait.
+const lindrisDefault429 = `{"message":"` + defaultMessage + `","status_code":429,"retry_after":`
 
 // AuthmatechBody is the [Envelope] of the Authmatech API, a fixed document
 // that carries no wait (send a style for that):

@@ -300,3 +300,21 @@ func TestAppendStatusName(t *testing.T) {
 		}
 	}
 }
+
+// TestLindrisBodyDefaultIsTheGeneralForm checks the prebuilt default 429
+// against the body the general path builds from the same message.
+func TestLindrisBodyDefaultIsTheGeneralForm(t *testing.T) {
+	for _, in := range []*Input{
+		refusedBySecond,
+		{Status: 429},
+		{Policy: lindrisPolicy, Decision: decision(0, 42100*time.Millisecond,
+			window.State{Limit: 60, Remaining: 0, Reset: 42100 * time.Millisecond},
+			window.State{Limit: 2, Remaining: 2})},
+	} {
+		// The default message set explicitly takes the general path.
+		general := LindrisBody{Message: defaultMessage}.AppendBody(nil, in)
+		if got := (LindrisBody{}).AppendBody(nil, in); !bytes.Equal(got, general) {
+			t.Errorf("default body %s, general form %s", got, general)
+		}
+	}
+}
