@@ -21,9 +21,11 @@
 // idle keys; Close stops it.
 //
 // The clock is read under the shard's lock, so decisions on one key happen in
-// clock order. The one exception does not change state: a key refused twice
-// in a row by the sliding log has its refusal published, and until an
-// admission, Reset or the first entry leaving a window could change it,
-// further requests for that key are answered from it without the lock, with
-// Reset and RetryAfter counted down to the instant asked.
+// clock order. The one exception changes no state: when the sliding log
+// refuses a key twice with no other key of the shard refused in between, the
+// refusal is published, and until something could change it (a decision on
+// the key under the lock, Reset, eviction, or the first entry leaving a
+// window) requests for that key with the same policy and cost are answered
+// from it without the lock, with Reset and RetryAfter counted down to the
+// instant asked.
 package memory

@@ -20,6 +20,8 @@ type Config struct {
 	// Now reads the clock once per decision. Nil means the process's
 	// monotonic clock (wall time at construction plus monotonic elapsed
 	// time), so wall-clock steps do not affect decisions. Tests pass a fake.
+	// It is called from many goroutines at once, so it must be safe for
+	// concurrent use.
 	Now func() time.Time
 	// MaxKeys bounds the number of keys tracked. Zero means 1<<20 (about a
 	// million). When a shard is full, a new key evicts an idle key, else the
@@ -197,26 +199,27 @@ func (s *Store) Take(ctx context.Context, req store.Request) (window.Decision, e
 		return window.Decision{}, err
 	}
 	sh := s.shard(req.Key)
-	if r := sh.refused.Load(); r != nil && r.matches(&req) {
-		if d, ok := r.answer(s.now().UnixMilli()); ok {
-			return d, nil // see refusal.go
-		}
+	if d, ok := s.answerRefused(sh, &req); ok {
+		return d, nil
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	// The clock is read under the lock so that decisions on a key happen in
-	// clock order; otherwise two racing requests could look like a clock
-	// step backwards.
-	now := s.now()
-	t := now.UnixMilli()
 	// Two copies of the same few lines rather than one generic function: a
 	// method called through a generic type's dictionary makes the state
 	// escape, which would cost an allocation per decision. Counters are
 	// decided apart so that the exact path stays small.
 	if req.Policy.Algorithm == window.SlidingCounter {
-		return s.takeCounter(sh, &req, now, t)
+		now := s.now()
+		return s.takeCounter(sh, &req, now, now.UnixMilli())
 	}
 	k := wordsOf(req.Key)
+	// Withdrawn before the clock is read: see answerRefused.
+	prev := sh.withdraw(k)
+	// The clock is read under the lock so that decisions on a key happen in
+	// clock order; otherwise two racing requests could look like a clock
+	// step backwards.
+	now := s.now()
+	t := now.UnixMilli()
 	e := sh.logs.find(k)
 	if e == nil {
 		if !s.room(sh, t) {
@@ -226,7 +229,7 @@ func (s *Store) Take(ctx context.Context, req store.Request) (window.Decision, e
 	}
 	d := e.s.TakeAt(now, req.Policy, req.Cost)
 	e.note(&d, req.Policy, t)
-	sh.remember(k, req.Policy, req.Cost, &d, t)
+	sh.remember(e, k, prev, req.Policy, req.Cost, &d, t)
 	return d, nil
 }
 
@@ -484,8 +487,12 @@ func (s *Store) sweep(sh *shard) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	t := nowSec(s.now().UnixMilli())
-	sh.logs.each(0, func(_ keyWords, e *entry[window.Log]) (bool, bool) {
-		return t >= e.expires, true
+	sh.logs.each(0, func(k keyWords, e *entry[window.Log]) (bool, bool) {
+		if t < e.expires {
+			return false, true
+		}
+		sh.forget(k)
+		return true, true
 	})
 	sh.ctrs.each(0, func(_ keyWords, e *entry[window.Counter]) (bool, bool) {
 		return t >= e.expires, true

@@ -11,17 +11,22 @@ import (
 // something changes its windows, and only two things can: an admission, or
 // its oldest entry in some window growing old enough to leave. Between the
 // refusal at instant at and the first such departure (until), every refusal
-// is the same Decision with Reset and RetryAfter shorter by the time elapsed
-// since at: the same counts, the same binding window, the same waits counted
-// to the same instants.
+// of the same request is the same Decision with Reset and RetryAfter shorter
+// by the time elapsed since at: the same counts, the same binding window, the
+// same waits counted to the same instants.
 //
-// So a shard publishes the refusal of a hot key (one refused twice in a row
-// in the shard) and Take answers that key from it without the shard's lock
-// until it lapses. A key refused from every core then writes no shared cache
-// line at all; before, each refusal moved the lock's line between cores.
-// Anything that changes the key under the lock (a decision that reached the
-// lock, Reset, eviction) replaces or withdraws the published refusal first,
-// so a lock-free answer is always one the lock path would have given.
+// So a shard publishes the refusal of a hot key (one refused twice with no
+// other key refused in the shard between) and Take answers requests for that
+// key with the same policy and cost from it, without the shard's lock, until
+// it lapses. A key refused from every core then writes no shared cache line at
+// all; before, each refusal moved the lock's line between cores.
+//
+// The published refusal is always what the lock path would answer: every
+// lock-path decision on the key withdraws it before reading the clock and
+// puts it back only if the decision was a refusal, which changes nothing;
+// Reset, eviction and the sweep withdraw it before dropping the key. The
+// bookkeeping a refusal does under the lock (entry.note) would be a no-op for
+// the published one, since a published refusal's limitedUntil is kept.
 //
 // Only exact (log) refusals are published: a sliding-window counter's
 // estimate moves every millisecond, so its refusals are not the same answer
@@ -60,36 +65,67 @@ func (r *refusal) matches(req *store.Request) bool {
 	return r.policy == req.Policy && r.cost == req.Cost && r.key == wordsOf(req.Key)
 }
 
-// remember runs under sh's lock after every sliding-log decision on k at t:
-// it withdraws a published refusal of k, which the decision supersedes, and
-// publishes d when it is k's second refusal in a row in this shard. Requiring
-// a repeat keeps keys that are refused once in passing (most of them, when
-// many clients are limited) from allocating a refusal each.
-func (sh *shard) remember(k keyWords, p *window.Policy, cost int, d *window.Decision, t int64) {
+// answerRefused answers req from the refusal published on sh, without the
+// lock, if it matches and still holds.
+//
+// The clock is read between two loads of the refusal, and the lock path
+// withdraws it before reading its own clock: if the second load still finds
+// it, no decision on the key has read the clock yet, so this answer's instant
+// comes first in clock order. Without that, a reader could load the refusal,
+// lose the CPU while an admission of the key at another cost lands, then read
+// a later clock and answer as if that admission had not happened.
+func (s *Store) answerRefused(sh *shard, req *store.Request) (window.Decision, bool) {
+	r := sh.refused.Load()
+	if r == nil || !r.matches(req) {
+		return window.Decision{}, false
+	}
+	t := s.now().UnixMilli()
+	if sh.refused.Load() != r {
+		return window.Decision{}, false
+	}
+	return r.answer(t)
+}
+
+// withdraw takes down the refusal published for k, if any, and returns it.
+// It runs under sh's lock before a decision on k reads the clock.
+func (sh *shard) withdraw(k keyWords) *refusal {
+	r := sh.refused.Load()
+	if r == nil || r.key != k {
+		return nil
+	}
+	sh.refused.Store(nil)
+	return r
+}
+
+// forget withdraws the refusal published for k, if any. The caller holds
+// sh's lock and is about to drop k's state.
+func (sh *shard) forget(k keyWords) { sh.withdraw(k) }
+
+// remember runs under sh's lock after a sliding-log decision d on k at t,
+// with prev the refusal withdrawn for it. A refusal changes nothing, so prev,
+// if it still holds at t, goes back up whatever request was refused; else d
+// is published when it is k's second refusal with no other key refused in
+// the shard between. Requiring a repeat keeps keys refused once in passing
+// (most of them, when many clients are limited) from allocating a refusal
+// each, and putting prev back keeps a key asked two ways in turn from
+// allocating one per request.
+func (sh *shard) remember(e *entry[window.Log], k keyWords, prev *refusal, p *window.Policy, cost int, d *window.Decision, t int64) {
 	if d.Allowed {
-		sh.forget(k)
 		return
 	}
 	repeat := sh.hasRefused && sh.lastRefused == k
 	sh.lastRefused, sh.hasRefused = k, true
-	if until, ok := lasts(p, cost, d, t); repeat && ok {
-		if r := sh.refused.Load(); r != nil && r.key == k && t >= r.at && t < r.until {
-			// A refusal changes nothing, so the one published for another
-			// policy or cost still holds: keep it rather than allocate a
-			// new one for every request of a key asked two ways in turn.
-			return
+	if prev != nil && t >= prev.at && t < prev.until {
+		// d's bookkeeping may have lowered limitedUntil below prev's,
+		// and prev's requests skip theirs: keep the later of the two.
+		if x := sec(prev.at + prev.d.RetryAfter.Milliseconds()); x > e.limitedUntil {
+			e.limitedUntil = x
 		}
-		sh.refused.Store(&refusal{key: k, policy: p, cost: cost, at: t, until: until, d: *d})
+		sh.refused.Store(prev)
 		return
 	}
-	sh.forget(k)
-}
-
-// forget withdraws a published refusal of k. The caller holds sh's lock and
-// is about to change or drop k's state.
-func (sh *shard) forget(k keyWords) {
-	if r := sh.refused.Load(); r != nil && r.key == k {
-		sh.refused.Store(nil)
+	if until, ok := lasts(p, cost, d, t); repeat && ok {
+		sh.refused.Store(&refusal{key: k, policy: p, cost: cost, at: t, until: until, d: *d})
 	}
 }
 

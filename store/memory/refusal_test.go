@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -81,7 +82,7 @@ func TestHotRefusalWithdrawn(t *testing.T) {
 	if d := takeAt(t, s, k, &p); d.Allowed || d.RetryAfter != 987*time.Millisecond {
 		t.Fatalf("t=23 after an admission under another policy: %+v; want refused, retry 987ms", d)
 	}
-	takeAt(t, s, k, &p) // refused again: published anew
+	takeAt(t, s, k, &p) // refused again
 	if err := s.Reset(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
@@ -182,5 +183,206 @@ func TestHotRefusalAskedTwoWays(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%.1f allocations per pair of refusals; want 0", allocs)
+	}
+}
+
+// TestHotRefusalOfAnIdleKeyEvicted covers a key whose refusal outlives its
+// expiry: admitted under a one-second policy (idle after a second), then
+// refused under a one-minute one. Once idle it may be evicted, and its
+// refusal must go with it: the key then starts afresh.
+func TestHotRefusalOfAnIdleKeyEvicted(t *testing.T) {
+	clk := storetest.NewClock(storetest.Start)
+	s := newStore(t, memory.Config{Now: clk.Now, Shards: 1, MaxKeys: 1, SweepInterval: time.Hour})
+	short := window.Policy{Windows: []window.Window{{Length: time.Second, Limit: 100}}}
+	long := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 1}}}
+	k := keyN(1)
+	takeAt(t, s, k, &short)
+	takeAt(t, s, k, &long)
+	if d := takeAt(t, s, k, &long); d.Allowed { // published until a minute
+		t.Fatalf("second refusal: %+v", d)
+	}
+	clk.Advance(2 * time.Second)
+	if d := takeAt(t, s, keyN(2), &short); !d.Allowed || s.Evictions() != 1 {
+		t.Fatalf("new key into a full store of idle keys: %+v, %d evictions; want admitted, 1", d, s.Evictions())
+	}
+	clk.Advance(time.Millisecond)
+	// k comes back in place of the newcomer (admitted far below its limit,
+	// so evictable), as a fresh key.
+	if d := takeAt(t, s, k, &long); !d.Allowed || s.Evictions() != 2 {
+		t.Fatalf("evicted key under the policy it was refused by: %+v, %d evictions; want a fresh key, 2", d, s.Evictions())
+	}
+}
+
+// TestHotRefusalKeepsItsKeyLimited checks that a refusal put back after a
+// refusal under another policy keeps the key limited as long as it holds:
+// otherwise the other policy's shorter wait would make the key evictable
+// while its refusals are still being answered, and evicting it would forget
+// two admissions.
+func TestHotRefusalKeepsItsKeyLimited(t *testing.T) {
+	clk := storetest.NewClock(storetest.Start)
+	s := newStore(t, memory.Config{Now: clk.Now, Shards: 1, MaxKeys: 1, SweepInterval: time.Hour})
+	tenSec := window.Policy{Windows: []window.Window{{Length: 10 * time.Second, Limit: 2}}}
+	oneSec := window.Policy{Windows: []window.Window{{Length: time.Second, Limit: 2}}}
+	k := keyN(1)
+	at := func(ms int) { clk.Set(storetest.Start.Add(time.Duration(ms) * time.Millisecond)) }
+	for _, ms := range []int{0, 500, 600, 601} { // admitted, admitted, refused, refused
+		at(ms)
+		takeAt(t, s, k, &tenSec)
+	}
+	at(602)
+	takeAt(t, s, k, &oneSec) // refused, with a wait of 398 ms
+	at(1500)
+	if d := takeAt(t, s, k, &tenSec); d.Allowed {
+		t.Fatalf("10 s policy at 1.5 s: %+v; want refused", d)
+	}
+	if _, err := s.Take(context.Background(), store.Request{Key: keyN(2), Policy: &tenSec, Cost: 1}); !errors.Is(err, store.ErrFull) {
+		t.Fatalf("new key at 1.5 s: error %v; want ErrFull, the only key being limited", err)
+	}
+}
+
+// raceFixture is a key under 3/s with admissions at 0 and 100 ms and a
+// cost-2 refusal published at 201 ms, on a store whose clock is hook, and a
+// window.Log fed the same requests to say what clock order requires.
+type raceFixture struct {
+	t   *testing.T
+	clk *storetest.Clock
+	s   *memory.Store
+	p   window.Policy
+	ref window.Log
+}
+
+func newRaceFixture(t *testing.T, clk *storetest.Clock, hook func() time.Time) *raceFixture {
+	f := &raceFixture{t: t, clk: clk, p: window.Policy{Windows: []window.Window{{Length: time.Second, Limit: 3}}}}
+	f.s = newStore(t, memory.Config{Now: hook, Shards: 1, SweepInterval: time.Hour})
+	for _, step := range []struct{ ms, cost int }{{0, 1}, {100, 1}, {200, 2}, {201, 2}} {
+		f.at(step.ms)
+		f.ask(step.cost)
+		f.ref.TakeAt(clk.Now(), &f.p, step.cost)
+	}
+	return f
+}
+
+// at sets the clock to ms after the start.
+func (f *raceFixture) at(ms int) {
+	f.clk.Set(storetest.Start.Add(time.Duration(ms) * time.Millisecond))
+}
+
+// ask decides a request of the given cost.
+func (f *raceFixture) ask(cost int) window.Decision {
+	d, err := f.s.Take(context.Background(), store.Request{Key: keyN(1), Policy: &f.p, Cost: cost})
+	if err != nil {
+		f.t.Error(err)
+	}
+	return d
+}
+
+// want is what clock order requires of a request of the given cost now,
+// recorded in the reference.
+func (f *raceFixture) want(cost int) window.Decision { return f.ref.TakeAt(f.clk.Now(), &f.p, cost) }
+
+// TestHotRefusalInClockOrder forces the interleaving a lock-free reader
+// must survive: it finds the published refusal, then, before it reads the
+// clock, an admission of the key at another cost lands. Its answer must
+// count that admission, as the lock path's would.
+func TestHotRefusalInClockOrder(t *testing.T) {
+	clk := storetest.NewClock(storetest.Start)
+	armed := make(chan struct{}, 1)
+	blocked, release := make(chan struct{}), make(chan struct{})
+	now := func() time.Time {
+		select {
+		case <-armed:
+			close(blocked)
+			<-release
+		default:
+		}
+		return clk.Now()
+	}
+	f := newRaceFixture(t, clk, now)
+	f.at(500)
+	armed <- struct{}{}
+	got := make(chan window.Decision)
+	go func() { got <- f.ask(2) }()
+	<-blocked // the reader holds the published refusal and is reading the clock
+	admitted := make(chan window.Decision)
+	go func() { admitted <- f.ask(1) }()
+	select {
+	case d := <-admitted:
+		if !d.Allowed {
+			t.Fatalf("cost 1 at 500ms: %+v; want admitted", d)
+		}
+	case <-time.After(10 * time.Second):
+		close(release) // let both finish before the store closes
+		<-got
+		<-admitted
+		t.Fatal("the reader read the clock under the shard's lock: the refusal was not answered lock-free")
+	}
+	f.want(1)
+	f.at(600)
+	close(release)
+	if d, want := <-got, f.want(2); d != want {
+		t.Fatalf("cost 2 read at 600ms after an admission at 500ms: %+v; in clock order: %+v", d, want)
+	}
+}
+
+// TestRefusalsInPassingAllocateNothing: many limited keys refused in turn,
+// none twice running, publish nothing, so refusing them allocates nothing.
+func TestRefusalsInPassingAllocateNothing(t *testing.T) {
+	clk := storetest.NewClock(storetest.Start)
+	s := newStore(t, memory.Config{Now: clk.Now, Shards: 1})
+	p := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 1}}}
+	const n = 64
+	for i := range n {
+		takeAt(t, s, keyN(uint64(i)), &p)
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(1000, func() {
+		if d := takeAt(t, s, keyN(uint64(i%n)), &p); d.Allowed {
+			t.Fatalf("key %d admitted twice in a minute", i%n)
+		}
+		i++
+	})
+	if allocs != 0 {
+		t.Fatalf("%.2f allocations per refusal; want 0", allocs)
+	}
+}
+
+// TestHotRefusalWithdrawnBeforeTheClock forces the other interleaving: a
+// decision on the key under the lock has read the clock (500 ms) and is about
+// to admit when a lock-free reader comes, with a later clock (600 ms). The
+// refusal must be gone by then, so that the reader waits for the lock and
+// counts the admission, which comes first in clock order.
+func TestHotRefusalWithdrawnBeforeTheClock(t *testing.T) {
+	clk := storetest.NewClock(storetest.Start)
+	armed := make(chan struct{}, 1)
+	clocked, release := make(chan struct{}), make(chan struct{})
+	now := func() time.Time {
+		at := clk.Now()
+		select {
+		case <-armed:
+			close(clocked)
+			<-release
+		default:
+		}
+		return at
+	}
+	f := newRaceFixture(t, clk, now)
+	f.at(500)
+	armed <- struct{}{}
+	admitted := make(chan window.Decision)
+	go func() { admitted <- f.ask(1) }()
+	<-clocked // the admission holds the lock and has read 500 ms
+	f.want(1)
+	f.at(600)
+	got := make(chan window.Decision)
+	go func() { got <- f.ask(2) }()
+	// Give a reader that wrongly finds the refusal time to answer from it;
+	// a correct one is waiting for the lock.
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	if d := <-admitted; !d.Allowed {
+		t.Fatalf("cost 1 at 500ms: %+v; want admitted", d)
+	}
+	if d, want := <-got, f.want(2); d != want {
+		t.Fatalf("cost 2 at 600ms, after an admission that read 500ms: %+v; in clock order: %+v", d, want)
 	}
 }
