@@ -222,53 +222,6 @@ func writeRetryAfter(h http.Header, in *Input) {
 	}
 }
 
-// formatInts sets out[i] to the decimal form of vals[i] with at most one
-// allocation in all: values below 100 come from strconv's table of small
-// numbers, which does not allocate, and the others share one string.
-// len(out) must equal len(vals), at most maxInts.
-func formatInts(out []string, vals []int64) {
-	large := false
-	for i, v := range vals {
-		if smallInt(v) {
-			out[i] = strconv.FormatInt(v, 10)
-		} else {
-			large = true
-		}
-	}
-	if large {
-		// Apart, so that the common all-small call does not clear the buffer.
-		formatLarge(out, vals)
-	}
-}
-
-// maxInts is the most values one formatInts call formats.
-const maxInts = 8
-
-// formatLarge sets out[i] for the values of vals that are not small, all
-// slicing one string.
-func formatLarge(out []string, vals []int64) {
-	var buf [maxInts * 20]byte // 20 bytes hold any int64
-	var ends [maxInts]int
-	b := buf[:0]
-	for i, v := range vals {
-		if !smallInt(v) {
-			b = strconv.AppendInt(b, v, 10)
-			ends[i] = len(b)
-		}
-	}
-	s := string(b)
-	start := 0
-	for i, v := range vals {
-		if !smallInt(v) {
-			out[i] = s[start:ends[i]]
-			start = ends[i]
-		}
-	}
-}
-
-// smallInt reports whether strconv formats v without allocating.
-func smallInt(v int64) bool { return 0 <= v && v < 100 }
-
 // isLabel reports whether w.Label() == label without calling Label, which
 // allocates for lengths that have no name ("1.5s").
 func isLabel(w *window.Window, label string, length time.Duration) bool {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -396,17 +395,6 @@ func TestCeilSeconds(t *testing.T) {
 	} {
 		if got := ceilSeconds(tc.d); got != tc.want {
 			t.Errorf("ceilSeconds(%v) = %d, want %d", tc.d, got, tc.want)
-		}
-	}
-}
-
-func TestFormatInts(t *testing.T) {
-	vals := []int64{0, 99, 100, -1, 7, 1 << 62, -(1 << 63), 1<<63 - 1}
-	out := make([]string, len(vals))
-	formatInts(out, vals)
-	for i, v := range vals {
-		if want := strconv.FormatInt(v, 10); out[i] != want {
-			t.Errorf("formatInts(%d) = %q, want %q", v, out[i], want)
 		}
 	}
 }

@@ -17,9 +17,9 @@ import "net/http"
 // These names differ from those of [IETF] (RateLimit and RateLimit-Policy),
 // so the two can be combined with [Multi] during a migration.
 //
-// Values are shared between responses as [Lindris] says. A call allocates
-// nothing when every number is below 1024, and at most twice otherwise. The
-// zero value is ready to use.
+// Values are shared between responses as [Lindris] says, limits of any size
+// included. A call allocates nothing when every other number is below 1024,
+// and once otherwise. The zero value is ready to use.
 type Kinde struct{}
 
 var _ Style = Kinde{}
@@ -39,7 +39,7 @@ func (Kinde) WriteHeaders(h http.Header, in *Input) {
 		ints[3] = retrySeconds(in)
 		n = 4
 	}
-	intValues(vals[:n], ints[:n])
+	intValues(vals[:n], ints[:n], 1<<0)
 	h[keyLimit] = vals[0]
 	h[keyRemaining] = vals[1]
 	h[keyReset] = vals[2]

@@ -36,10 +36,11 @@ import (
 //
 // Every value is a one-element slice (len == cap == 1) that may be shared
 // with other responses: treat it as read-only, as net/http does (Set, Add
-// and Del are safe; see docs/headers.md). A call allocates nothing when
-// every number is below 1024 and the binding window is labelled second,
-// minute, hour or day or by one of the first 256 other labels; otherwise at
-// most twice. The zero value is ready to use.
+// and Del are safe; see docs/headers.md). Limits of any size are formatted
+// once and shared. A call allocates nothing when every other number is below
+// 1024 and the binding window is labelled second, minute, hour or day or by
+// one of the first 256 other labels; otherwise at most twice. The zero value
+// is ready to use.
 type Lindris struct{}
 
 var _ Style = Lindris{}
@@ -59,10 +60,10 @@ func (Lindris) WriteHeaders(h http.Header, in *Input) {
 	// numbers and labels a call formats and allocates nothing.
 	var vals [6][]string
 	ints := [6]int64{int64(d.Windows[primary].Limit), int64(d.Windows[primary].Remaining)}
-	n := 2
+	n, limits := 2, uint(1<<0)
 	if second >= 0 {
 		ints[2], ints[3] = int64(d.Windows[second].Limit), int64(d.Windows[second].Remaining)
-		n = 4
+		n, limits = 4, limits|1<<2
 	}
 	ints[n] = ceilSeconds(d.Windows[bind].Reset)
 	n++
@@ -70,7 +71,7 @@ func (Lindris) WriteHeaders(h http.Header, in *Input) {
 		ints[n] = retrySeconds(in)
 		n++
 	}
-	intValues(vals[:n], ints[:n])
+	intValues(vals[:n], ints[:n], limits)
 
 	h[keyXLimit] = vals[0]
 	h[keyXRemaining] = vals[1]

@@ -44,7 +44,7 @@ func (Scalekit) WriteHeaders(h http.Header, in *Input) {
 		ints[n] = retrySeconds(in)
 		n++
 	}
-	intValues(vals[:n], ints[:n])
+	intValues(vals[:n], ints[:n], 1<<0)
 	h[keyXLimit] = vals[0]
 	h[keyXRemaining] = vals[1]
 	if !in.Now.IsZero() {

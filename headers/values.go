@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/ratekit/ratekit/window"
 )
@@ -56,31 +57,96 @@ func intValue(n int64) []string {
 }
 
 // intValues sets out[i] to a value holding the decimal form of vals[i]:
-// the shared one when there is one, otherwise a one-element slice of an
-// array allocated for this call, its strings formatted by formatInts. So a
-// call allocates nothing when every value is shared, and at most twice
-// otherwise. len(out) must equal len(vals), at most maxInts.
-func intValues(out [][]string, vals []int64) {
-	missing := false
+// the shared one when there is one, otherwise one formatted for this call
+// by formatMissing. Bit i of limits says vals[i] is a limit, a constant of
+// the policy: a limit too large for the shared table is shared through
+// limitCache instead. So a call allocates nothing when every value is
+// shared, and once otherwise. len(out) must equal len(vals), at most maxInts.
+func intValues(out [][]string, vals []int64, limits uint) {
+	missing := 0
 	for i, v := range vals {
-		out[i] = intValue(v)
-		missing = missing || out[i] == nil
+		if out[i] = intValue(v); out[i] == nil {
+			if limits&(1<<i) != 0 {
+				out[i] = limitVals.value(v)
+			} else {
+				missing++
+			}
+		}
 	}
-	if missing {
+	if missing > 0 {
 		// Apart, so that the common call does not reserve its frame.
-		formatMissing(out, vals)
+		formatMissing(out, vals, missing)
 	}
 }
 
-// formatMissing fills the entries of out that intValues left nil.
-func formatMissing(out [][]string, vals []int64) {
-	arr := new([maxInts]string)
-	formatInts(arr[:len(vals)], vals)
-	for i := range vals {
-		if out[i] == nil {
-			out[i] = arr[i : i+1 : i+1]
-		}
+// A call's unshared values and the digits they point into, in one
+// allocation: fewValues for the usual call, which has at most two (the
+// remaining counts of a policy whose limits are large).
+type (
+	fewValues struct {
+		s [2]string
+		b [2 * 20]byte // 20 bytes hold any int64
 	}
+	manyValues struct {
+		s [maxInts]string
+		b [maxInts * 20]byte
+	}
+)
+
+// maxInts is the most values one intValues call sets.
+const maxInts = 8
+
+// formatMissing fills the n entries of out that intValues left nil.
+func formatMissing(out [][]string, vals []int64, n int) {
+	var strs []string
+	var digits []byte // room for every value, so appends stay in place
+	if n <= 2 {
+		f := new(fewValues)
+		strs, digits = f.s[:], f.b[:0]
+	} else {
+		f := new(manyValues)
+		strs, digits = f.s[:], f.b[:0]
+	}
+	j := 0
+	for i, v := range vals {
+		if out[i] != nil {
+			continue
+		}
+		start := len(digits)
+		digits = strconv.AppendInt(digits, v, 10)
+		// The digits are never written again: the string may point into them.
+		strs[j] = unsafe.String(&digits[start], len(digits)-start)
+		out[i] = strs[j : j+1 : j+1]
+		j++
+	}
+}
+
+// limitSlots is the number of large limits limitCache holds, a power of two.
+const limitSlots = 256
+
+// limitValue is one cached limit and its value.
+type limitValue struct {
+	n int64
+	v [1]string
+}
+
+// limitCache shares the values of limits at or above sharedInts. A process
+// has few distinct limits (they come from configuration), so each slot
+// settles on one; a miss formats the value and replaces the slot's.
+type limitCache [limitSlots]atomic.Pointer[limitValue]
+
+var limitVals limitCache
+
+// value returns the value of the limit n.
+func (c *limitCache) value(n int64) []string {
+	slot := &c[uint64(n)*0x9e3779b97f4a7c15>>56]
+	if l := slot.Load(); l != nil && l.n == n {
+		return l.v[:]
+	}
+	l := &limitValue{n: n}
+	l.v[0] = strconv.FormatInt(n, 10)
+	slot.Store(l)
+	return l.v[:]
 }
 
 // The labels of the windows that have a name of their own in

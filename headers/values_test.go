@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,11 +32,52 @@ func TestIntValues(t *testing.T) {
 			t.Errorf("intValue(%d) = %q, want nil (not shared)", n, v)
 		}
 	}
-	vals := []int64{0, 1023, 1024, -1, 7, 86400, 1<<63 - 1, 99}
+	for _, vals := range [][]int64{
+		{0, 1023, 1024, -1, 7, 86400, 1<<63 - 1, 99}, // more than two to format
+		{1e9, 5, 999999999},                          // two
+		{1 << 40},                                    // one
+		{-(1 << 63), 1},
+	} {
+		out := make([][]string, len(vals))
+		intValues(out, vals, 0)
+		for i, v := range vals {
+			checkValue(t, fmt.Sprintf("intValues[%d] (%d)", i, v), out[i], strconv.FormatInt(v, 10))
+		}
+	}
+}
+
+// TestLargeLimitsShared checks that limits above the shared table are
+// formatted once and shared afterwards, that other large values are not
+// cached, and that two limits meeting in one slot both come out right.
+func TestLargeLimitsShared(t *testing.T) {
+	vals := []int64{2e9, 1999999999, 1e9, 999999999}
 	out := make([][]string, len(vals))
-	intValues(out, vals)
+	intValues(out, vals, 1<<0|1<<2)
+	first := [2]*string{&out[0][0], &out[2][0]}
 	for i, v := range vals {
 		checkValue(t, fmt.Sprintf("intValues[%d] (%d)", i, v), out[i], strconv.FormatInt(v, 10))
+	}
+	intValues(out, vals, 1<<0|1<<2)
+	if &out[0][0] != first[0] || &out[2][0] != first[1] {
+		t.Error("a large limit was formatted again instead of shared")
+	}
+	if allocs := testing.AllocsPerRun(100, func() { intValues(out, vals, 1<<0|1<<2) }); allocs != 1 {
+		t.Errorf("%.1f allocations per call with two large limits and two large counts; want 1", allocs)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { intValues(out[:1], vals[:1], 1) }); allocs != 0 {
+		t.Errorf("%.1f allocations per call of a cached limit; want 0", allocs)
+	}
+	// Find a limit that lands in the same slot as 2e9, and alternate them.
+	slot := func(n int64) *atomic.Pointer[limitValue] { return &limitVals[uint64(n)*0x9e3779b97f4a7c15>>56] }
+	other := int64(2e9 + 1)
+	for slot(other) != slot(2e9) {
+		other++
+	}
+	for range 3 {
+		for _, n := range []int64{2e9, other} {
+			intValues(out[:1], []int64{n}, 1)
+			checkValue(t, fmt.Sprintf("limit %d sharing a slot", n), out[0], strconv.FormatInt(n, 10))
+		}
 	}
 }
 
