@@ -53,7 +53,7 @@ func (Scalekit) WriteHeaders(h http.Header, in *Input) {
 		if at.Nanosecond() != 0 {
 			sec++
 		}
-		h[keyXReset] = stamps.value(sec)
+		h[keyXReset] = stampValue(sec)
 	}
 	if !d.Allowed {
 		h[keyRetryAfter] = vals[2]

@@ -60,14 +60,14 @@ func intValue(n int64) []string {
 // the shared one when there is one, otherwise one formatted for this call
 // by formatMissing. Bit i of limits says vals[i] is a limit, a constant of
 // the policy: a limit too large for the shared table is shared through
-// limitCache instead. So a call allocates nothing when every value is
+// largeLimits instead. So a call allocates nothing when every value is
 // shared, and once otherwise. len(out) must equal len(vals), at most maxInts.
 func intValues(out [][]string, vals []int64, limits uint) {
 	missing := 0
 	for i, v := range vals {
 		if out[i] = intValue(v); out[i] == nil {
 			if limits&(1<<i) != 0 {
-				out[i] = limitVals.value(v)
+				out[i] = limitValue(v)
 			} else {
 				missing++
 			}
@@ -119,34 +119,6 @@ func formatMissing(out [][]string, vals []int64, n int) {
 		out[i] = strs[j : j+1 : j+1]
 		j++
 	}
-}
-
-// limitSlots is the number of large limits limitCache holds, a power of two.
-const limitSlots = 256
-
-// limitValue is one cached limit and its value.
-type limitValue struct {
-	n int64
-	v [1]string
-}
-
-// limitCache shares the values of limits at or above sharedInts. A process
-// has few distinct limits (they come from configuration), so each slot
-// settles on one; a miss formats the value and replaces the slot's.
-type limitCache [limitSlots]atomic.Pointer[limitValue]
-
-var limitVals limitCache
-
-// value returns the value of the limit n.
-func (c *limitCache) value(n int64) []string {
-	slot := &c[uint64(n)*0x9e3779b97f4a7c15>>56]
-	if l := slot.Load(); l != nil && l.n == n {
-		return l.v[:]
-	}
-	l := &limitValue{n: n}
-	l.v[0] = strconv.FormatInt(n, 10)
-	slot.Store(l)
-	return l.v[:]
 }
 
 // The labels of the windows that have a name of their own in
@@ -243,32 +215,46 @@ func (c *labelCache) value(w *window.Window) []string {
 	return v
 }
 
-// stampSlots is the number of Unix seconds stampCache holds, a power of
-// two. Timestamps sent at one instant spread over the longest window's
-// reset; 128 covers two minutes without two of them sharing a slot.
-const stampSlots = 128
+// intCache shares the values of integers that recur without being small:
+// recent Unix timestamps and large limits. Each slot holds the last integer
+// that mapped to it; a miss formats it and replaces the slot's. Readers and
+// writers meet only through the atomic slot, so a hit costs one load.
+type intCache []atomic.Pointer[cachedInt]
 
-// stampValue is one cached Unix timestamp and its value.
-type stampValue struct {
-	unix int64
-	v    [1]string
+// cachedInt is one integer in an intCache and its value.
+type cachedInt struct {
+	n int64
+	v [1]string
 }
 
-// stampCache shares the values of recent Unix timestamps (seconds), so that
-// every response sending the same second sends one string. Each slot holds
-// the last second that mapped to it; a miss formats and replaces it.
-type stampCache [stampSlots]atomic.Pointer[stampValue]
-
-var stamps stampCache
-
-// value returns the value of the Unix timestamp sec.
-func (c *stampCache) value(sec int64) []string {
-	slot := &c[uint64(sec)%stampSlots]
-	if s := slot.Load(); s != nil && s.unix == sec {
-		return s.v[:]
+// value returns the value of n, which maps to slot i (modulo the size).
+func (c intCache) value(n int64, i uint64) []string {
+	slot := &c[i%uint64(len(c))]
+	if v := slot.Load(); v != nil && v.n == n {
+		return v.v[:]
 	}
-	s := &stampValue{unix: sec}
-	s.v[0] = strconv.FormatInt(sec, 10)
-	slot.Store(s)
-	return s.v[:]
+	v := &cachedInt{n: n}
+	v.v[0] = strconv.FormatInt(n, 10)
+	slot.Store(v)
+	return v.v[:]
 }
+
+// stamps shares recent Unix timestamps (seconds), so that every response
+// sending the same second sends one string. Timestamps sent at one instant
+// spread over the longest window's reset; 128 slots, taken by the second
+// modulo 128, cover two minutes without two of them sharing a slot.
+var stamps = make(intCache, 128)
+
+// stampValue returns the value of the Unix timestamp sec.
+func stampValue(sec int64) []string { return stamps.value(sec, uint64(sec)) }
+
+// largeLimits shares limits at or above sharedInts. A process has few distinct
+// limits (they come from configuration), so each slot of the 256 settles on
+// one; a multiplicative hash spreads round numbers over them.
+var largeLimits = make(intCache, 256)
+
+// limitSlot is the slot of largeLimits that n maps to.
+func limitSlot(n int64) uint64 { return uint64(n) * 0x9e3779b97f4a7c15 >> 56 }
+
+// limitValue returns the value of the limit n.
+func limitValue(n int64) []string { return largeLimits.value(n, limitSlot(n)) }
