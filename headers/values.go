@@ -227,9 +227,10 @@ type cachedInt struct {
 	v [1]string
 }
 
-// value returns the value of n, which maps to slot i (modulo the size).
+// value returns the value of n, which maps to slot i (modulo the size, a
+// power of two).
 func (c intCache) value(n int64, i uint64) []string {
-	slot := &c[i%uint64(len(c))]
+	slot := &c[i&uint64(len(c)-1)]
 	if v := slot.Load(); v != nil && v.n == n {
 		return v.v[:]
 	}
