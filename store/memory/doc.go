@@ -23,9 +23,9 @@
 // The clock is read under the shard's lock, so decisions on one key happen in
 // clock order. The one exception changes no state: when the sliding log
 // refuses a key twice with no other key of the shard refused in between, the
-// refusal is published, and until something could change it (a decision on
-// the key under the lock, Reset, eviction, or the first entry leaving a
-// window) requests for that key with the same policy and cost are answered
-// from it without the lock, with Reset and RetryAfter counted down to the
-// instant asked.
+// refusal is published, and until something could change it (an admission,
+// the first entry leaving a window, a clock step back, Reset, eviction or the
+// reclaimer dropping the key) requests for that key with the same policy and
+// cost are answered from it without the lock, with Reset and RetryAfter
+// counted down to the instant asked.
 package memory

@@ -8,9 +8,11 @@ import (
 )
 
 // A key refused by the sliding log keeps getting the same answer until
-// something changes its windows, and only two things can: an admission, or
-// its oldest entry in some window growing old enough to leave. Between the
-// refusal at instant at and the first such departure (until), every refusal
+// something changes its windows: an admission, its oldest entry in some
+// window growing old enough to leave, the clock stepping back (which shifts
+// the entries), or the key being dropped (Reset, eviction, the sweep). Short
+// of those, between the refusal at instant at and the first departure
+// (until), every refusal
 // of the same request is the same Decision with Reset and RetryAfter shorter
 // by the time elapsed since at: the same counts, the same binding window, the
 // same waits counted to the same instants.
@@ -23,10 +25,15 @@ import (
 //
 // The published refusal is always what the lock path would answer: every
 // lock-path decision on the key withdraws it before reading the clock and
-// puts it back only if the decision was a refusal, which changes nothing;
-// Reset, eviction and the sweep withdraw it before dropping the key. The
-// bookkeeping a refusal does under the lock (entry.note) would be a no-op for
-// the published one, since a published refusal's limitedUntil is kept.
+// puts it back only if the decision was a refusal, which changes nothing,
+// at an instant the refusal covers (not a step back); Reset, eviction and
+// the sweep withdraw it before dropping the key. The one thing the lock-free
+// answers skip is a refusal's bookkeeping for eviction (entry.note sets
+// limitedUntil to the end of that refusal's wait). Putting a refusal back
+// keeps the later of its wait and the last decision's, so a key is never
+// thought unlimited early; it may stay unevictable until the published
+// refusal's wait ends where, had every refusal taken the lock, a cheaper
+// request's shorter wait would have freed it sooner.
 //
 // Only exact (log) refusals are published: a sliding-window counter's
 // estimate moves every millisecond, so its refusals are not the same answer
@@ -69,11 +76,13 @@ func (r *refusal) matches(req *store.Request) bool {
 // lock, if it matches and still holds.
 //
 // The clock is read between two loads of the refusal, and the lock path
-// withdraws it before reading its own clock: if the second load still finds
-// it, no decision on the key has read the clock yet, so this answer's instant
-// comes first in clock order. Without that, a reader could load the refusal,
-// lose the CPU while an admission of the key at another cost lands, then read
-// a later clock and answer as if that admission had not happened.
+// withdraws it before reading its own clock and never puts back a refusal it
+// did not just withdraw: if the second load still finds it, every decision
+// on the key that read the clock in between was a refusal, which changed
+// nothing, so the answer is the lock path's at this instant. Without that, a
+// reader could load the refusal, lose the CPU while an admission of the key
+// at another cost lands, then read a later clock and answer as if that
+// admission had not happened.
 func (s *Store) answerRefused(sh *shard, req *store.Request) (window.Decision, bool) {
 	r := sh.refused.Load()
 	if r == nil || !r.matches(req) {
