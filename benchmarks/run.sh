@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh: every peer benchmark COUNT times (default 6) into results/bench.txt,
-# benchstat into results/benchstat.txt, the chart into results/chart.svg and
-# the accuracy table into results/accuracy.{txt,csv}. Redis scenarios need a
+# benchstat into results/benchstat.txt, the chart into results/chart.svg, the
+# heap per tracked client into results/heap.txt and the accuracy table into
+# results/accuracy.{txt,csv}. Redis scenarios need a
 # server at REDIS_ADDR (default 127.0.0.1:6379); they are skipped without one.
 set -eu
 cd "$(dirname "$0")"
@@ -25,5 +26,8 @@ fi
 
 "$BENCHSTAT" results/bench.txt | tee results/benchstat.txt
 go run ./cmd/chart -in results/bench.txt -out results/chart.svg
+
+# Heap per client is one measurement per peer, not a timing: once is enough.
+go test -run '^$' -bench '^BenchmarkHeapPerClient$' -benchtime 1x -count 1 -timeout 30m | tee results/heap.txt
 
 go test -run '^TestAccuracy$' -count 1 -v . | tee results/accuracy.txt
