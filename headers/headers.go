@@ -2,7 +2,6 @@ package headers
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/ratekit/ratekit/window"
@@ -213,12 +212,9 @@ func retrySeconds(in *Input) int64 {
 // state to render, when it carries a refusal.
 func writeRetryAfter(h http.Header, in *Input) {
 	if in.refused() {
-		s := retrySeconds(in)
-		v := intValue(s)
-		if v == nil {
-			v = []string{strconv.FormatInt(s, 10)}
-		}
-		h[keyRetryAfter] = v
+		var v [1][]string
+		intValues(v[:], []int64{retrySeconds(in)}, 0)
+		h[keyRetryAfter] = v[0]
 	}
 }
 

@@ -18,8 +18,9 @@ import "net/http"
 // so the two can be combined with [Multi] during a migration.
 //
 // Values are shared between responses as [Lindris] says, limits of any size
-// included. A call allocates nothing when every other number is below 1024,
-// and once otherwise. The zero value is ready to use.
+// included. A call allocates nothing when every other number is below 1024
+// and its limit is cached; otherwise once for the numbers it formats, plus
+// once if it adds its limit to the cache. The zero value is ready to use.
 type Kinde struct{}
 
 var _ Style = Kinde{}

@@ -36,11 +36,14 @@ import (
 //
 // Every value is a one-element slice (len == cap == 1) that may be shared
 // with other responses: treat it as read-only, as net/http does (Set, Add
-// and Del are safe; see docs/headers.md). Limits of any size are formatted
-// once and shared. A call allocates nothing when every other number is below
-// 1024 and the binding window is labelled second, minute, hour or day or by
-// one of the first 256 other labels; otherwise at most twice. The zero value
-// is ready to use.
+// and Del are safe; see docs/headers.md). Numbers below 1024 come from a
+// table; limits of any size are formatted once and kept in a cache of 256
+// slots. A call allocates nothing when every other number is below 1024, its
+// limits are cached and the binding window is labelled second, minute, hour
+// or day or by one of the first 256 other labels. Otherwise it allocates
+// once for the numbers it formats, once for each limit it adds to the cache
+// and up to twice for a label it cannot cache. The zero value is ready to
+// use.
 type Lindris struct{}
 
 var _ Style = Lindris{}

@@ -20,11 +20,12 @@ import "net/http"
 //
 // On a rejection Retry-After is added, in whole seconds (see [Lindris]).
 //
-// Values are shared between responses as [Lindris] says; timestamps come
-// from a cache of recent seconds, so responses sending the same second share
-// one string. A call allocates nothing when every number is below 1024 and
-// the timestamp is cached, and at most three times otherwise. The zero value
-// is ready to use.
+// Values are shared between responses as [Lindris] says, limits of any size
+// included; timestamps come from a cache of recent seconds, so responses
+// sending the same second share one string. A call allocates nothing when
+// every other number is below 1024 and its limit and timestamp are cached;
+// otherwise once for the numbers it formats, plus once for each of the limit
+// and the timestamp it adds to a cache. The zero value is ready to use.
 type Scalekit struct{}
 
 var _ Style = Scalekit{}

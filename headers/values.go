@@ -61,7 +61,9 @@ func intValue(n int64) []string {
 // by formatMissing. Bit i of limits says vals[i] is a limit, a constant of
 // the policy: a limit too large for the shared table is shared through
 // largeLimits instead. So a call allocates nothing when every value is
-// shared, and once otherwise. len(out) must equal len(vals), at most maxInts.
+// shared, and otherwise once, plus once per limit not in the cache yet (or
+// pushed out of its slot by another). len(out) must equal len(vals), at most
+// maxInts.
 func intValues(out [][]string, vals []int64, limits uint) {
 	missing := 0
 	for i, v := range vals {
@@ -80,8 +82,8 @@ func intValues(out [][]string, vals []int64, limits uint) {
 }
 
 // A call's unshared values and the digits they point into, in one
-// allocation: fewValues for the usual call, which has at most two (the
-// remaining counts of a policy whose limits are large).
+// allocation: fewValues when there are at most two (the remaining counts of
+// a policy whose limits are large), else manyValues.
 type (
 	fewValues struct {
 		s [2]string
@@ -221,10 +223,12 @@ func (c *labelCache) value(w *window.Window) []string {
 // writers meet only through the atomic slot, so a hit costs one load.
 type intCache []atomic.Pointer[cachedInt]
 
-// cachedInt is one integer in an intCache and its value.
+// cachedInt is one integer in an intCache, its value and the digits the
+// value points into: a miss allocates once.
 type cachedInt struct {
-	n int64
-	v [1]string
+	n      int64
+	v      [1]string
+	digits [20]byte // any int64
 }
 
 // value returns the value of n, which maps to slot i (modulo the size, a
@@ -235,7 +239,8 @@ func (c intCache) value(n int64, i uint64) []string {
 		return v.v[:]
 	}
 	v := &cachedInt{n: n}
-	v.v[0] = strconv.FormatInt(n, 10)
+	d := strconv.AppendInt(v.digits[:0], n, 10) // fits: no new array
+	v.v[0] = unsafe.String(&d[0], len(d))
 	slot.Store(v)
 	return v.v[:]
 }
