@@ -375,7 +375,7 @@ func (s *Store) evict(sh *shard, t int64) bool {
 	sh.sample = sh.sample*6364136223846793005 + 1442695040888963407
 	switch in {
 	case 0:
-		sh.forget(victim)
+		sh.withdraw(victim)
 		sh.logs.delete(victim)
 	case 1:
 		sh.ctrs.delete(victim)
@@ -430,7 +430,7 @@ func (s *Store) Reset(ctx context.Context, key store.Key) error {
 	}
 	sh := s.shard(key)
 	sh.mu.Lock()
-	sh.forget(wordsOf(key))
+	sh.withdraw(wordsOf(key))
 	sh.logs.delete(wordsOf(key))
 	sh.ctrs.delete(wordsOf(key))
 	sh.smalls.delete(fingerprintOf(key))
@@ -491,7 +491,7 @@ func (s *Store) sweep(sh *shard) {
 		if t < e.expires {
 			return false, true
 		}
-		sh.forget(k)
+		sh.withdraw(k)
 		return true, true
 	})
 	sh.ctrs.each(0, func(_ keyWords, e *entry[window.Counter]) (bool, bool) {

@@ -12,10 +12,9 @@ import (
 // window growing old enough to leave, the clock stepping back (which shifts
 // the entries), or the key being dropped (Reset, eviction, the sweep). Short
 // of those, between the refusal at instant at and the first departure
-// (until), every refusal
-// of the same request is the same Decision with Reset and RetryAfter shorter
-// by the time elapsed since at: the same counts, the same binding window, the
-// same waits counted to the same instants.
+// (until), every refusal of the same request is the same Decision with Reset
+// and RetryAfter shorter by the time elapsed since at: the same counts, the
+// same binding window, the same waits counted to the same instants.
 //
 // So a shard publishes the refusal of a hot key (one refused twice with no
 // other key refused in the shard between) and Take answers requests for that
@@ -96,7 +95,8 @@ func (s *Store) answerRefused(sh *shard, req *store.Request) (window.Decision, b
 }
 
 // withdraw takes down the refusal published for k, if any, and returns it.
-// It runs under sh's lock before a decision on k reads the clock.
+// It runs under sh's lock before a decision on k reads the clock, and
+// before k's state is dropped.
 func (sh *shard) withdraw(k keyWords) *refusal {
 	r := sh.refused.Load()
 	if r == nil || r.key != k {
@@ -105,10 +105,6 @@ func (sh *shard) withdraw(k keyWords) *refusal {
 	sh.refused.Store(nil)
 	return r
 }
-
-// forget withdraws the refusal published for k, if any. The caller holds
-// sh's lock and is about to drop k's state.
-func (sh *shard) forget(k keyWords) { sh.withdraw(k) }
 
 // remember runs under sh's lock after a sliding-log decision d on k at t,
 // with prev the refusal withdrawn for it. A refusal changes nothing, so prev,
