@@ -199,8 +199,9 @@ func (s *Store) Take(ctx context.Context, req store.Request) (window.Decision, e
 		return window.Decision{}, err
 	}
 	sh := s.shard(req.Key)
-	if d, ok := s.answerRefused(sh, &req); ok {
-		return d, nil
+	var hot window.Decision
+	if s.answerRefused(sh, &req, &hot) {
+		return hot, nil
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -48,14 +48,16 @@ type refusal struct {
 	d      window.Decision
 }
 
-// answer returns what r's key would be told at t (in ms), and whether r
-// still holds then. A clock behind r's instant is left to the lock path,
-// which knows how to treat a step back.
-func (r *refusal) answer(t int64) (window.Decision, bool) {
+// answer sets *d to what r's key would be told at t (in ms), if r still
+// holds then, and reports whether it does. A clock behind r's instant is
+// left to the lock path, which knows how to treat a step back. (Decisions
+// are filled in place: they are 224 bytes, and a refusal answered here is
+// otherwise mostly copying.)
+func (r *refusal) answer(t int64, d *window.Decision) bool {
 	if t < r.at || t >= r.until {
-		return window.Decision{}, false
+		return false
 	}
-	d := r.d
+	*d = r.d
 	elapsed := time.Duration(t-r.at) * time.Millisecond
 	d.RetryAfter -= elapsed
 	for i := range d.States() {
@@ -63,7 +65,7 @@ func (r *refusal) answer(t int64) (window.Decision, bool) {
 			d.Windows[i].Reset -= elapsed
 		}
 	}
-	return d, true
+	return true
 }
 
 // matches reports whether r was published for req's key, policy and cost.
@@ -71,8 +73,9 @@ func (r *refusal) matches(req *store.Request) bool {
 	return r.policy == req.Policy && r.cost == req.Cost && r.key == wordsOf(req.Key)
 }
 
-// answerRefused answers req from the refusal published on sh, without the
-// lock, if it matches and still holds.
+// answerRefused answers req into *d from the refusal published on sh,
+// without the lock, if it matches and still holds, and reports whether it
+// did.
 //
 // The clock is read between two loads of the refusal, and the lock path
 // withdraws it before reading its own clock and never puts back a refusal it
@@ -82,16 +85,13 @@ func (r *refusal) matches(req *store.Request) bool {
 // reader could load the refusal, lose the CPU while an admission of the key
 // at another cost lands, then read a later clock and answer as if that
 // admission had not happened.
-func (s *Store) answerRefused(sh *shard, req *store.Request) (window.Decision, bool) {
+func (s *Store) answerRefused(sh *shard, req *store.Request, d *window.Decision) bool {
 	r := sh.refused.Load()
 	if r == nil || !r.matches(req) {
-		return window.Decision{}, false
+		return false
 	}
 	t := s.now().UnixMilli()
-	if sh.refused.Load() != r {
-		return window.Decision{}, false
-	}
-	return r.answer(t)
+	return sh.refused.Load() == r && r.answer(t, d)
 }
 
 // withdraw takes down the refusal published for k, if any, and returns it.
