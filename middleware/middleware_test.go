@@ -344,6 +344,24 @@ func TestConfigIsCopied(t *testing.T) {
 	}
 }
 
+// TestPolicyIsACopy: Policy reports the default policy, and editing what
+// it returns changes nothing in the limiter.
+func TestPolicyIsACopy(t *testing.T) {
+	f := newFixture(t, middleware.Config{Policy: window.Policy{Windows: []window.Window{{Length: time.Second, Limit: 1}}}})
+	p := f.lim.Policy()
+	if len(p.Windows) != 1 || p.Windows[0].Limit != 1 || p.Windows[0].Length != time.Second {
+		t.Fatalf("Policy() = %+v; want 1 per second", p)
+	}
+	p.Windows[0].Limit = 100
+	f.do("192.0.2.1:1")
+	if c := f.do("192.0.2.1:1").Code; c != 429 {
+		t.Errorf("editing the policy Policy returned changed the limiter: status %d", c)
+	}
+	if got := f.lim.Policy().Windows[0].Limit; got != 1 {
+		t.Errorf("Policy() after editing a copy: limit %d, want 1", got)
+	}
+}
+
 type panicStyle struct{}
 
 func (panicStyle) WriteHeaders(http.Header, *headers.Input) { panic("style bug") }

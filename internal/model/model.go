@@ -27,22 +27,6 @@ func New(p window.Policy) *Model {
 	return &Model{p: p, keys: make(map[string][]entry)}
 }
 
-// Reset forgets key.
-func (m *Model) Reset(key string) { delete(m.keys, key) }
-
-// Entries returns how many admitted requests are remembered for key and
-// still inside the longest window at now.
-func (m *Model) Entries(key string, now time.Time) int {
-	t, longest := now.UnixMilli(), m.longest()
-	n := 0
-	for _, e := range m.keys[key] {
-		if e.at > t-longest {
-			n++
-		}
-	}
-	return n
-}
-
 // Take decides a request of cost n for key at now, recording it if admitted.
 // A clock that steps backwards moves every remembered instant back by the
 // same amount, so entries keep their ages.
