@@ -188,7 +188,7 @@ func (s *Store) shard(k store.Key) *shard {
 
 // Take decides req; see [store.Store]. It never blocks on I/O; ctx is only
 // checked for cancellation before deciding.
-func (s *Store) Take(ctx context.Context, req store.Request) (window.Decision, error) {
+func (s *Store) Take(ctx context.Context, req store.Request) (d window.Decision, err error) {
 	if err := store.CheckRequest(&req); err != nil {
 		return window.Decision{}, err
 	}
@@ -199,9 +199,8 @@ func (s *Store) Take(ctx context.Context, req store.Request) (window.Decision, e
 		return window.Decision{}, err
 	}
 	sh := s.shard(req.Key)
-	var hot window.Decision
-	if s.answerRefused(sh, &req, &hot) {
-		return hot, nil
+	if s.answerRefused(sh, &req, &d) {
+		return d, nil
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -228,7 +227,7 @@ func (s *Store) Take(ctx context.Context, req store.Request) (window.Decision, e
 		}
 		e = sh.logs.insert(k)
 	}
-	d := e.s.TakeAt(now, req.Policy, req.Cost)
+	d = e.s.TakeAt(now, req.Policy, req.Cost)
 	e.note(&d, req.Policy, t)
 	sh.remember(e, k, prev, req.Policy, req.Cost, &d, t)
 	return d, nil
