@@ -47,7 +47,7 @@ func (l *Limiter) Reset(ctx context.Context, who Who, rule string) error {
 		return err
 	}
 	if l.deny != nil {
-		l.deny.put(key, &window.Decision{Allowed: true}, time.Now())
+		l.deny.put(&store.Request{Key: key}, &window.Decision{Allowed: true}, time.Now())
 	}
 	return admin.Reset(ctx, key)
 }

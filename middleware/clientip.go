@@ -53,11 +53,14 @@ type ClientIP struct {
 	// from the right, skipping hops that are themselves trusted; the first
 	// untrusted hop is the client, and if every hop is trusted the leftmost
 	// is. A hop that is not an address (garbage, an empty element,
-	// "unknown", an obfuscated identifier such as "_hidden") ends the walk
-	// and the client is the peer: nothing to the left of an entry we cannot
-	// read is believed. A chain of more than 64 hops or 8 KiB is not read at
-	// all (the client is the peer). When a request carries both headers and
-	// they name different clients, the client is the peer.
+	// "unknown", an obfuscated identifier such as "_hidden") ends the walk:
+	// nothing to the left of an entry we cannot read is believed. A chain of
+	// more than 64 hops or 8 KiB is not read at all. When a request carries
+	// both headers and they name different clients, neither is believed.
+	// Each of these requests counts as the peer, like the peer's own
+	// requests (those with no forwarding header at all), except that
+	// ExemptIPs never matches it: a client writes the left part of the chain
+	// and can spoil it on purpose, and must not become exempt by it.
 	//
 	// A hop may be a bare address (203.0.113.9, 2001:db8::1), an address with
 	// a port (203.0.113.9:443, [2001:db8::1]:443) or a bracketed IPv6 address
@@ -69,7 +72,8 @@ type ClientIP struct {
 	// "CF-Connecting-IP" (Cloudflare). Then X-Forwarded-For and Forwarded
 	// are ignored, and the header is honoured only when the peer is in
 	// TrustedProxies and it appears exactly once with one address;
-	// otherwise the client is the peer. Choose it only if your proxy always
+	// otherwise the client is the peer (and, if the header was there but
+	// unreadable, not exempt). Choose it only if your proxy always
 	// overwrites the header: a proxy that passes a client's own copy
 	// through lets every client pick its bucket.
 	//
@@ -162,7 +166,7 @@ func (c *ClientIP) clone() ClientIP {
 // IPv6 /IPv6Prefix, masked. It never panics and, for an untrusted peer,
 // never allocates.
 func (c *ClientIP) resolve(r *http.Request) netip.Prefix {
-	a, ok := c.address(r)
+	a, ok, _ := c.address(r)
 	if !ok {
 		return unknownPeer()
 	}
@@ -170,17 +174,23 @@ func (c *ClientIP) resolve(r *http.Request) netip.Prefix {
 }
 
 // address returns the client address of r before bucketing (unmapped, no
-// zone), and false when RemoteAddr is not an address. Exemption lists are
-// matched against it, never against the masked bucket.
-func (c *ClientIP) address(r *http.Request) (netip.Addr, bool) {
+// zone), and false when RemoteAddr is not an address. fallback reports that
+// a trusted peer's forwarding headers were present but could not be read
+// (see TrustedProxies), so the address is the peer's only for want of a
+// better one: exemption lists, which are matched against the address (never
+// against the masked bucket), must not match it.
+func (c *ClientIP) address(r *http.Request) (a netip.Addr, ok, fallback bool) {
 	peer, ok := parseNode(r.RemoteAddr)
 	if !ok {
-		return netip.Addr{}, false
+		return netip.Addr{}, false, false
 	}
 	if !c.trusted(peer) {
-		return peer, true
+		return peer, true, false
 	}
-	return c.forwardedClient(r.Header, peer), true
+	if a, ok := c.forwardedClient(r.Header, peer); ok {
+		return a, true, false
+	}
+	return peer, true, true
 }
 
 // trusted reports whether a, already unmapped and without zone, is in
@@ -213,58 +223,65 @@ func (c *ClientIP) bucket(a netip.Addr) netip.Prefix {
 }
 
 // forwardedClient returns the client address that the trusted peer reports
-// in h, or peer when the headers are absent, malformed or contradictory.
-func (c *ClientIP) forwardedClient(h http.Header, peer netip.Addr) netip.Addr {
+// in h, or peer when there are no forwarding headers (the peer itself is
+// asking: a health check). ok is false when the headers are there but
+// malformed, too long or contradictory: the client may have written them to
+// spoil the chain.
+func (c *ClientIP) forwardedClient(h http.Header, peer netip.Addr) (a netip.Addr, ok bool) {
 	if c.Header != "" {
 		lines := h.Values(c.Header)
-		if len(lines) != 1 {
-			return peer
+		switch len(lines) {
+		case 0:
+			return peer, true
+		case 1:
+			return parseNode(trimOWS(lines[0]))
 		}
-		a, ok := parseNode(trimOWS(lines[0]))
-		if !ok {
-			return peer
-		}
-		return a
+		return netip.Addr{}, false
 	}
 
 	xff := h["X-Forwarded-For"]
 	fwd := h["Forwarded"]
-	client := peer
+	if len(xff) == 0 && len(fwd) == 0 {
+		return peer, true
+	}
+	var client netip.Addr
 	if len(xff) > 0 {
 		var hs hops
-		if hs.addXFF(xff) {
-			client = c.walk(&hs, peer)
+		if !hs.addXFF(xff) {
+			return netip.Addr{}, false
+		}
+		if client = c.walk(&hs); !client.IsValid() {
+			return client, false
 		}
 	}
 	if len(fwd) > 0 {
 		var hs hops
-		other := peer
-		if hs.addForwarded(fwd) {
-			other = c.walk(&hs, peer)
+		if !hs.addForwarded(fwd) {
+			return netip.Addr{}, false
 		}
-		if len(xff) > 0 && other != client {
-			// Two chains naming different clients: at least one was
-			// written by someone other than our proxy. Believe neither.
-			return peer
+		other := c.walk(&hs)
+		if !other.IsValid() || (len(xff) > 0 && other != client) {
+			// Unreadable, or two chains naming different clients: at
+			// least one was written by someone other than our proxy.
+			// Believe neither.
+			return netip.Addr{}, false
 		}
 		client = other
 	}
-	return client
+	return client, true
 }
 
 // walk finds the client in a chain: the first untrusted hop from the right,
-// or the leftmost hop when all are trusted. Garbage ends the walk at peer.
-func (c *ClientIP) walk(hs *hops, peer netip.Addr) netip.Addr {
+// or the leftmost hop when all are trusted. A hop that is not an address
+// ends the walk with the invalid Addr.
+func (c *ClientIP) walk(hs *hops) netip.Addr {
 	for i := hs.n - 1; i >= 0; i-- {
 		a := hs.addr[i]
-		if !a.IsValid() {
-			return peer
-		}
-		if i == 0 || !c.trusted(a) {
+		if !a.IsValid() || i == 0 || !c.trusted(a) {
 			return a
 		}
 	}
-	return peer
+	return netip.Addr{}
 }
 
 // hops is a forwarding chain, left to right, held in a fixed array so that

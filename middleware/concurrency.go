@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -12,16 +11,17 @@ import (
 )
 
 // slotsUsable reports whether a concurrency slot should be asked for at
-// all: not while the circuit breaker keeps the shared store from being
-// called (the failure policy will answer), and not for a bucket the deny
-// cache is about to refuse (that costs no round trip, so neither should
-// the slot).
-func (l *Limiter) slotsUsable(sc *scratch) bool {
-	if l.breaker != nil && l.breaker.state() == breakerOpen {
+// all for the rate decision req: only while the circuit breaker is closed
+// (open, the failure policy will answer; half-open, only the probe may wait
+// for the store, and the probe is the rate decision), and not for a bucket
+// the deny cache is about to refuse (that costs no round trip, so neither
+// should the slot).
+func (l *Limiter) slotsUsable(req *store.Request, now time.Time) bool {
+	if l.breaker != nil && l.breaker.state() != breakerClosed {
 		return false
 	}
 	if l.deny != nil {
-		if _, denied := l.deny.get(sc.key, sc.now); denied {
+		if _, denied := l.deny.get(req, now); denied {
 			return false
 		}
 	}
@@ -36,9 +36,8 @@ func (l *Limiter) slotsUsable(sc *scratch) bool {
 func (l *Limiter) acquire(ctx context.Context, id *identity, sc *scratch) (lease store.Lease, held, refused bool) {
 	lease, held, err := l.slots.Acquire(ctx, l.keyOf(&l.slotScope, id, sc), l.slotLimit, l.slotTTL)
 	if err != nil {
-		if l.breaker != nil && !errors.Is(err, context.Canceled) {
-			l.breaker.failure(false)
-		}
+		// Not reported to the breaker: the rate decision that follows
+		// reports the store's state, once per request.
 		l.observe.ObserveStoreError(l.errorKind(err))
 		l.logFailure(err)
 		return lease, false, false

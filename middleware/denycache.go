@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/ratekit/ratekit/store"
 	"github.com/ratekit/ratekit/window"
@@ -18,10 +19,16 @@ const denyShards = 16
 const denyScan = 8
 
 // denyCache remembers recent rejections from a shared store, so that a key
-// told "rejected, retry after r" is answered locally for up to r without a
-// round trip. It only ever answers rejections, so it can never admit more
-// than the store would; at worst (an entry evicted or dropped early) the
-// store is asked again.
+// told "rejected, retry after r" is answered locally for up to r (and at
+// most the cache's TTL) without a round trip. It only ever answers
+// rejections, so it can never admit more than the store would; at worst (an
+// entry evicted or dropped early) the store is asked again. An entry answers
+// only requests under the policy and cost it was decided for: the same key
+// under another plan, or at another cost, asks the store.
+//
+// The TTL bounds how long a refusal is repeated after something this
+// instance cannot see has freed the key: a Reset or a plan change made on
+// another instance.
 //
 // It holds at most size entries, about 300 bytes each (BenchmarkDenyCacheFill
 // reports the figure), split evenly over up to 16 shards by key, so a shard
@@ -38,6 +45,7 @@ type denyCache struct {
 }
 
 type denyShard struct {
+	ttl   int64 // nanoseconds an entry may answer, whatever its RetryAfter
 	mu    sync.Mutex
 	index map[store.Key]int32 // key -> slot
 	slots []denyEntry         // grows to max, then recycled
@@ -51,20 +59,28 @@ type denyShard struct {
 
 type denyEntry struct {
 	key store.Key
-	at  int64 // put instant, nanoseconds since the shard's base
-	d   window.Decision
+	// The policy the decision was taken against, by address: the limiter
+	// owns every policy it decides with and they outlive its cache, so an
+	// address is never reused for another. An integer rather than a
+	// pointer keeps the slots free of pointers for the garbage collector
+	// to scan.
+	policy uintptr
+	cost   int
+	at     int64 // put instant, nanoseconds since the shard's base
+	d      window.Decision
 }
 
-// newDenyCache returns a cache of at most size entries, or nil (disabled)
-// when size is 0 or negative.
-func newDenyCache(size int) *denyCache {
-	if size <= 0 {
+// newDenyCache returns a cache of at most size entries, each answering for
+// at most ttl, or nil (disabled) when size or ttl is 0 or negative.
+func newDenyCache(size int, ttl time.Duration) *denyCache {
+	if size <= 0 || ttl <= 0 {
 		return nil
 	}
 	n := min(size, denyShards)
 	c := &denyCache{shards: make([]denyShard, n)}
 	for i := range c.shards {
 		s := &c.shards[i]
+		s.ttl = int64(ttl)
 		s.max = size / n
 		if i < size%n {
 			s.max++
@@ -80,13 +96,15 @@ func (c *denyCache) shard(key store.Key) *denyShard {
 	return &c.shards[binary.LittleEndian.Uint64(key[:8])%uint64(len(c.shards))]
 }
 
-// put remembers a rejection decided at now (local clock) for key. A
-// decision that admitted (or has no RetryAfter) instead forgets key: the
-// cache never contradicts the store's latest answer.
-func (c *denyCache) put(key store.Key, d *window.Decision, now time.Time) {
+// put remembers a rejection of req decided at now (local clock). A decision
+// that admitted (or has no RetryAfter) instead forgets req.Key, whatever
+// policy its entry was for: the cache never contradicts the store's latest
+// answer.
+func (c *denyCache) put(req *store.Request, d *window.Decision, now time.Time) {
 	if c == nil {
 		return
 	}
+	key := req.Key
 	s := c.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -99,7 +117,7 @@ func (c *denyCache) put(key store.Key, d *window.Decision, now time.Time) {
 	if !s.based {
 		s.base, s.based = now, true
 	}
-	e := denyEntry{key: key, at: int64(now.Sub(s.base)), d: *d}
+	e := denyEntry{key: key, policy: policyID(req.Policy), cost: req.Cost, at: int64(now.Sub(s.base)), d: *d}
 	if i, ok := s.index[key]; ok {
 		s.slots[i] = e
 		return
@@ -138,7 +156,7 @@ func (s *denyShard) victim(now int64) int32 {
 	pick := s.hand
 	for j := range min(denyScan, n) {
 		k := (s.hand + j) % n
-		if expired(&s.slots[k], now) {
+		if s.expired(&s.slots[k], now) {
 			pick = k
 			break
 		}
@@ -147,13 +165,17 @@ func (s *denyShard) victim(now int64) int32 {
 	return int32(pick)
 }
 
-// expired reports whether e no longer holds at now (nanoseconds since the
-// shard's base): its RetryAfter has passed, or the clock is before the put
-// (it jumped back), in which case asking the store again is the safe answer.
-func expired(e *denyEntry, now int64) bool {
+// expired reports whether e no longer answers at now (nanoseconds since the
+// shard's base): its RetryAfter or the cache's TTL has passed, or the clock
+// is before the put (it jumped back), in which case asking the store again
+// is the safe answer.
+func (s *denyShard) expired(e *denyEntry, now int64) bool {
 	elapsed := now - e.at
-	return elapsed < 0 || elapsed >= int64(e.d.RetryAfter)
+	return elapsed < 0 || elapsed >= min(int64(e.d.RetryAfter), s.ttl)
 }
+
+// policyID identifies p in an entry (see denyEntry.policy).
+func policyID(p *window.Policy) uintptr { return uintptr(unsafe.Pointer(p)) }
 
 func (s *denyShard) remove(key store.Key, i int32) {
 	delete(s.index, key)
@@ -167,12 +189,14 @@ func (s *denyShard) remove(key store.Key, i int32) {
 // stays zero). Remaining counts are returned unchanged, since a rejection
 // changes no state; a window that was not binding may meanwhile have freed
 // some, so they can only understate. ok is false when key is absent or its
-// entry expired (elapsed >= RetryAfter, or now before the put), and an
-// expired entry is dropped. get does not allocate.
-func (c *denyCache) get(key store.Key, now time.Time) (d window.Decision, ok bool) {
+// entry expired (elapsed >= RetryAfter or the TTL, or now before the put),
+// and an expired entry is dropped; ok is also false when the entry was put
+// for another policy or cost than req's (it stays). get does not allocate.
+func (c *denyCache) get(req *store.Request, now time.Time) (d window.Decision, ok bool) {
 	if c == nil {
 		return d, false
 	}
+	key := req.Key
 	s := c.shard(key)
 	s.mu.Lock()
 	i, found := s.index[key]
@@ -181,8 +205,12 @@ func (c *denyCache) get(key store.Key, now time.Time) (d window.Decision, ok boo
 		return d, false
 	}
 	e := &s.slots[i]
+	if e.policy != policyID(req.Policy) || e.cost != req.Cost {
+		s.mu.Unlock()
+		return d, false
+	}
 	t := int64(now.Sub(s.base))
-	if expired(e, t) {
+	if s.expired(e, t) {
 		s.remove(key, i)
 		s.mu.Unlock()
 		return d, false

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -123,7 +124,9 @@ type Config struct {
 	Router Router
 
 	// ExemptIPs are client networks never limited (monitoring, internal
-	// callers). The client address is resolved as [ClientIP] says.
+	// callers). The client address is resolved as [ClientIP] says; a
+	// trusted proxy's address that stands in for an unreadable forwarding
+	// chain is never exempt.
 	ExemptIPs []netip.Prefix
 
 	// ClientIP says how the client address is found; see [ClientIP]. The
@@ -179,6 +182,13 @@ type Config struct {
 	// for up to r without a round trip. It only ever repeats rejections, so
 	// it never admits more than the store would. Zero means 65,536 keys.
 	DenyCacheSize int
+	// DenyCacheTTL caps how long one rejection is repeated from the deny
+	// cache, however long its Retry-After: after it the store is asked
+	// again. It bounds how long this instance keeps refusing a client
+	// that another instance has Reset, or whose plan changed on another
+	// instance. Zero means 1s; a hot refused key then costs each instance
+	// one round trip a second.
+	DenyCacheTTL time.Duration
 	// DisableDenyCache turns the deny cache off: every request asks the
 	// store.
 	DisableDenyCache bool
@@ -298,8 +308,8 @@ func New(cfg Config) (*Limiter, error) {
 	if _, ok := cfg.Store.(store.Concurrency); cfg.Concurrency > 0 && cfg.Store != nil && !ok {
 		errs = append(errs, fmt.Errorf("%w: Concurrency set but the store does not implement store.Concurrency", ErrInvalidConfig))
 	}
-	if cfg.DenyCacheSize < 0 {
-		errs = append(errs, fmt.Errorf("%w: DenyCacheSize %d negative", ErrInvalidConfig, cfg.DenyCacheSize))
+	if cfg.DenyCacheSize < 0 || cfg.DenyCacheTTL < 0 {
+		errs = append(errs, fmt.Errorf("%w: DenyCacheSize %d and DenyCacheTTL %v must not be negative", ErrInvalidConfig, cfg.DenyCacheSize, cfg.DenyCacheTTL))
 	}
 	if cfg.KeyCacheTTL < 0 || cfg.KeyCacheSize < 0 {
 		errs = append(errs, fmt.Errorf("%w: KeyCacheTTL %v and KeyCacheSize %d must not be negative", ErrInvalidConfig, cfg.KeyCacheTTL, cfg.KeyCacheSize))
@@ -387,11 +397,14 @@ func New(cfg Config) (*Limiter, error) {
 			l.breaker = newBreaker(cfg.Breaker, nil, l.breakerChanged)
 		}
 		if !cfg.DisableDenyCache {
-			size := cfg.DenyCacheSize
+			size, ttl := cfg.DenyCacheSize, cfg.DenyCacheTTL
 			if size == 0 {
 				size = 1 << 16
 			}
-			l.deny = newDenyCache(size)
+			if ttl == 0 {
+				ttl = time.Second
+			}
+			l.deny = newDenyCache(size, ttl)
 		}
 	}
 	if l.onFailure == LocalFallback {
@@ -519,20 +532,46 @@ func (l *Limiter) identify(r *http.Request, sc *scratch) (id identity, ok bool) 
 		}
 	}
 	if !id.keyed || len(l.exemptIPs) > 0 {
-		a, ok := l.clientIP.address(r)
-		if ok {
-			id.ip = l.clientIP.bucket(a)
-		} else {
-			id.ip = unknownPeer()
-		}
-		l.warnForwarding(r, sc)
-		for _, p := range l.exemptIPs {
-			if ok && p.Contains(a) {
-				id.exempt = true
-			}
-		}
+		l.identifyPeer(r, sc, &id)
 	}
 	return id, true
+}
+
+// identifyPeer sets id's address bucket from r's client address, and marks
+// id exempt if the address is in ExemptIPs and was not a fallback for an
+// unreadable forwarding chain.
+func (l *Limiter) identifyPeer(r *http.Request, sc *scratch, id *identity) {
+	a, ok, fallback := l.clientIP.address(r)
+	if ok {
+		id.ip = l.clientIP.bucket(a)
+	} else {
+		id.ip = unknownPeer()
+	}
+	l.warnForwarding(r, sc)
+	for _, p := range l.exemptIPs {
+		if ok && !fallback && p.Contains(a) {
+			id.exempt = true
+		}
+	}
+}
+
+// decidePeer decides r by its client address alone, with the local fallback
+// limiter under ru's fallback share: what LocalFallback does with a request
+// whose key the validator panicked on. exempt reports an address in
+// ExemptIPs (nothing decided).
+func (l *Limiter) decidePeer(r *http.Request, ru *rule, sc *scratch) (exempt bool, err error) {
+	var id identity
+	l.identifyPeer(r, sc, &id)
+	if id.exempt {
+		return true, nil
+	}
+	sc.key = l.keyOf(&ru.scope, &id, sc)
+	sc.now = time.Time{}
+	if l.needNow {
+		sc.now = time.Now()
+	}
+	sc.d, err = l.fallback.Take(r.Context(), store.Request{Key: sc.key, Policy: &ru.fallback, Cost: ru.cost})
+	return false, err
 }
 
 // apiKey returns the request's well-formed API key, if a validator is
@@ -612,12 +651,22 @@ func (l *Limiter) callValidator(ctx context.Context, key string) (client Client,
 	defer func() {
 		if v := recover(); v != nil {
 			l.log.Error("ratekit: key validator panicked; request handled by the store failure policy",
-				"panic", fmt.Sprint(v), "policy", l.onFailure.String())
+				"panic", validatorPanic(v), "policy", l.onFailure.String())
 			ok = false
 		}
 	}()
 	client, valid = l.validate(ctx, key)
 	return client, valid, true
+}
+
+// validatorPanic describes a validator's panic value for the log without
+// the value itself, which may quote the key the validator was given: its
+// type, or for a runtime error (whose text the runtime writes) the text.
+func validatorPanic(v any) string {
+	if e, ok := v.(runtime.Error); ok {
+		return e.Error()
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
@@ -660,10 +709,15 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	}
 	var lease store.Lease
 	held := false
-	if ok && l.slots != nil && l.slotsUsable(sc) {
+	if ok && l.slots != nil && l.slotsUsable(&store.Request{Key: sc.key, Policy: policy, Cost: ru.cost}, sc.now) {
 		var refused bool
 		lease, held, refused = l.acquire(r.Context(), &id, sc)
-		if refused {
+		switch {
+		case refused && ru.shadow:
+			// Would have been refused: report it, let it through without
+			// a slot.
+			l.observe.ObserveRequest(label, methods[m], OutcomeShadow, "concurrency")
+		case refused:
 			l.observe.ObserveRequest(label, methods[m], OutcomeLimited, "concurrency")
 			l.refuseConcurrency(w, sc)
 			l.scratch.Put(sc)
@@ -676,9 +730,22 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	}
 	var degraded bool
 	err := errHookPanic
-	if ok {
+	switch {
+	case ok:
 		policy, degraded, err = l.decide(r.Context(), ru.cost, policy, fallback, sc)
-	} else {
+	case l.fallback != nil:
+		// The validator panicked: LocalFallback decides the request by its
+		// address with the local limiter, as it would during an outage.
+		l.observe.ObserveStoreError("panic")
+		policy, degraded = &ru.fallback, true
+		var exempt bool
+		if exempt, err = l.decidePeer(r, ru, sc); exempt {
+			l.scratch.Put(sc)
+			l.observe.ObserveRequest(label, methods[m], OutcomeExempt, "")
+			next.ServeHTTP(w, r)
+			return
+		}
+	default:
 		l.observe.ObserveStoreError("panic")
 	}
 	if err == nil {
@@ -693,7 +760,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	if err != nil {
 		l.scratch.Put(sc)
 		l.observe.ObserveRequest(label, methods[m], OutcomeError, "")
-		l.fail(w, r, next, err)
+		l.fail(w, r, next, err, ru.shadow)
 		return
 	}
 	h := w.Header()
@@ -706,9 +773,9 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	case ru.shadow:
 		// Would have been limited: report it, let it through.
 		delete(h, "Retry-After")
-		l.observe.ObserveRequest(label, methods[m], OutcomeShadow, policy.Windows[sc.d.Limiting].Label())
+		l.observe.ObserveRequest(label, methods[m], OutcomeShadow, limitedBy(policy, &sc.d))
 	default:
-		l.observe.ObserveRequest(label, methods[m], OutcomeLimited, policy.Windows[sc.d.Limiting].Label())
+		l.observe.ObserveRequest(label, methods[m], OutcomeLimited, limitedBy(policy, &sc.d))
 		l.refuse(w, sc, http.StatusTooManyRequests)
 		l.scratch.Put(sc)
 		return
@@ -717,6 +784,16 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	// a long handler should not pin it.
 	l.scratch.Put(sc)
 	next.ServeHTTP(w, r)
+}
+
+// limitedBy returns the label of the window that refused d under p, or ""
+// if d names no window of p (a custom store's mistake must not panic the
+// request).
+func limitedBy(p *window.Policy, d *window.Decision) string {
+	if uint(d.Limiting) >= uint(len(p.Windows)) {
+		return ""
+	}
+	return p.Windows[d.Limiting].Label()
 }
 
 // policies returns the policy id is decided against under ru, and its
@@ -738,7 +815,7 @@ func (l *Limiter) decide(ctx context.Context, cost int, p, fb *window.Policy, sc
 	req := store.Request{Key: sc.key, Policy: p, Cost: cost}
 	start := sc.now
 	if l.deny != nil {
-		if d, ok := l.deny.get(req.Key, start); ok {
+		if d, ok := l.deny.get(&req, start); ok {
 			sc.d = d
 			l.observe.ObserveDenyCacheHit()
 			return p, false, nil
@@ -763,7 +840,7 @@ func (l *Limiter) decide(ctx context.Context, cost int, p, fb *window.Policy, sc
 			l.breaker.success(probe)
 		}
 		if !sc.d.Allowed && l.deny != nil {
-			l.deny.put(req.Key, &sc.d, start)
+			l.deny.put(&req, &sc.d, start)
 		}
 		l.noteFallback(false)
 		return p, false, nil
@@ -894,10 +971,10 @@ func (l *Limiter) appendBody(sc *scratch) (body []byte, contentType string) {
 }
 
 // fail applies the failure policy to a request whose decision could not be
-// taken.
-func (l *Limiter) fail(w http.ResponseWriter, r *http.Request, next http.Handler, err error) {
+// taken. A shadow rule never refuses, so its requests fail open.
+func (l *Limiter) fail(w http.ResponseWriter, r *http.Request, next http.Handler, err error, shadow bool) {
 	l.logFailure(err)
-	if l.onFailure == FailClosed {
+	if l.onFailure == FailClosed && !shadow {
 		sc := l.scratch.Get().(*scratch)
 		sc.d = window.Decision{RetryAfter: time.Second}
 		sc.in = headers.Input{Policy: &l.all[0].policy, Decision: &sc.d, Now: time.Now()}
