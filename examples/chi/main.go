@@ -110,6 +110,7 @@ func newServer(o options) (http.Handler, func(), error) {
 			return nil, nil, err
 		}
 		opt.ContextTimeoutEnabled, opt.MaxRetries = true, -1 // deadlines honoured; a lost reply never counted twice
+		opt.DialerRetries = 1                                // Redis down: fail at once, not after the timeout
 		client := goredis.NewClient(opt)
 		rs, err := redisstore.New(client, redisstore.Config{})
 		if err != nil {

@@ -72,6 +72,7 @@ func newClient(url string) (*goredis.Client, error) {
 	}
 	opt.ContextTimeoutEnabled = true
 	opt.MaxRetries = -1
+	opt.DialerRetries = 1 // Redis down: each decision fails at once instead of redialling past the timeout
 	opt.DialTimeout = 200 * time.Millisecond
 	return goredis.NewClient(opt), nil
 }

@@ -30,13 +30,17 @@
 // ([Scripter]): standalone, Sentinel (failover), Cluster and Universal
 // clients all fit. The client must honour context deadlines
 // (ContextTimeoutEnabled) and must not retry (MaxRetries -1): a retried
-// script whose first reply was lost would count a request twice. The store
-// never closes the client.
+// script whose first reply was lost would count a request twice. One dial
+// attempt per command (DialerRetries 1) is recommended, so that a refused
+// connection fails at once as a connection error instead of waiting out
+// the store's timeout while go-redis redials. The store never closes the
+// client.
 //
 //	client := goredis.NewClient(&goredis.Options{
 //		Addr:                  "localhost:6379",
 //		ContextTimeoutEnabled: true,
 //		MaxRetries:            -1,
+//		DialerRetries:         1,
 //	})
 //	st, err := redisstore.New(client, redisstore.Config{})
 //

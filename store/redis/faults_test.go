@@ -324,6 +324,26 @@ func TestR30Unreachable(t *testing.T) {
 	}
 }
 
+// TestR30UnreachableOneDial: with the client's dial retries off
+// (DialerRetries 1, as docs/redis.md recommends), a refused connection is
+// reported at once as a connection error, not after the store's timeout as
+// a timeout: go-redis otherwise redials five times, 100ms apart.
+func TestR30UnreachableOneDial(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	c := goredis.NewClient(&goredis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1, DialerRetries: 1})
+	t.Cleanup(func() { c.Close() })
+	s := newStore(t, c, Config{})
+	p := window.Default()
+	for i := range 3 {
+		start := time.Now()
+		_, err := s.Take(context.Background(), store.Request{Key: testKey(1), Policy: &p, Cost: 1})
+		elapsed := time.Since(start)
+		if k := Kind(err); k != KindConnection || elapsed > DefaultTimeout/2 {
+			t.Errorf("Take %d with no server: %v after %v (kind %q), want a %q error well within %v", i, err, elapsed, k, KindConnection, DefaultTimeout)
+		}
+	}
+}
+
 // TestR33RestartWithoutPersistence: the server restarts empty (no data, no
 // script cache). The first Take afterwards succeeds through NOSCRIPT →
 // EVAL and counts start from zero, without a new store or client.
