@@ -1,6 +1,7 @@
 package window
 
 import (
+	"math"
 	"time"
 	"unsafe"
 )
@@ -174,14 +175,20 @@ func (s slot) rollTo(t, length int64) slot {
 	return s
 }
 
-// weighted returns the estimate times length: prev*(length-el) + curr*length.
+// weighted returns the estimate times length, prev*(length-el) +
+// curr*length, saturated at math.MaxInt64. Each product fits in 63 bits
+// (counts stay below 2^31, lengths below 2^32 ms), but their sum need not:
+// after the clock steps back within a slot, el shrinks while both counts
+// stay, and at the largest limits and lengths the sum passes 2^63. A
+// saturated estimate refuses, which is the safe side.
 func (s slot) weighted(el, length int64) int64 {
-	return int64(s.prev)*(length-el) + int64(s.curr)*length
+	sum := uint64(s.prev)*uint64(length-el) + uint64(s.curr)*uint64(length)
+	return int64(min(sum, math.MaxInt64))
 }
 
 // used returns the estimate rounded up to whole units.
 func (s slot) used(el, length int64) int64 {
-	return (s.weighted(el, length) + length - 1) / length
+	return int64((uint64(s.weighted(el, length)) + uint64(length) - 1) / uint64(length))
 }
 
 // waitFor returns how long until the estimate is at most room (0 if it

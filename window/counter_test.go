@@ -198,3 +198,35 @@ func ExampleLog_TakeAt() {
 	// t+600ms allowed=false remaining=58/0 limited-by=second retry-after=400ms
 	// t+1s allowed=true remaining=57/0 limited-by=second retry-after=0s
 }
+
+// TestCounterLargestPolicyAfterStepBack: at the largest limit and length, a
+// clock step back within a slot used to overflow the weighted estimate
+// (prev*(L-el) + curr*L passes 2^63) and admit a whole limit on top of
+// about twice the limit already counted.
+func TestCounterLargestPolicyAfterStepBack(t *testing.T) {
+	p := window.Policy{Algorithm: window.SlidingCounter, Windows: []window.Window{{Length: window.MaxLength, Limit: window.MaxLimit}}}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	slotStart := time.UnixMilli(0).Add(100 * window.MaxLength)
+	for _, c := range []interface {
+		TakeAt(time.Time, *window.Policy, int) window.Decision
+	}{new(window.Counter), new(window.SmallCounter)} {
+		if !window.SmallCounterFits(&p) {
+			if _, small := c.(*window.SmallCounter); small {
+				continue
+			}
+		}
+		if d := c.TakeAt(slotStart.Add(-time.Millisecond), &p, window.MaxLimit); !d.Allowed {
+			t.Fatalf("%T: filling the previous slot: refused", c)
+		}
+		// 1ms before the slot ends the previous slot barely weighs.
+		if d := c.TakeAt(slotStart.Add(window.MaxLength-time.Millisecond), &p, window.MaxLimit-2); !d.Allowed {
+			t.Fatalf("%T: filling the current slot: refused", c)
+		}
+		d := c.TakeAt(slotStart, &p, window.MaxLimit) // the clock steps back to the slot's start
+		if d.Allowed || d.Windows[0].Remaining != 0 {
+			t.Errorf("%T: after the step back, with about twice the limit counted: allowed %v, remaining %d; want refused, 0", c, d.Allowed, d.Windows[0].Remaining)
+		}
+	}
+}
