@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -39,7 +40,9 @@ func ParsePolicy(data []byte) (Policy, error) {
 	if err := dec.Decode(&pj); err != nil {
 		return Policy{}, fmt.Errorf("window: parse policy: %w", err)
 	}
-	if dec.More() {
+	// Anything but white space after the object is an error; More alone
+	// would let a stray '}' or ']' through.
+	if _, err := dec.Token(); err != io.EOF {
 		return Policy{}, fmt.Errorf("window: parse policy: data after the policy object: %w", ErrInvalidPolicy)
 	}
 	var p Policy
@@ -68,6 +71,21 @@ func ParsePolicy(data []byte) (Policy, error) {
 		return Policy{}, err
 	}
 	return p, nil
+}
+
+// UnmarshalJSON reads p as [ParsePolicy] does, validated, so a policy
+// inside a larger configuration struct round-trips through encoding/json.
+// JSON null leaves p unchanged.
+func (p *Policy) UnmarshalJSON(data []byte) error {
+	if string(bytes.TrimSpace(data)) == "null" {
+		return nil
+	}
+	q, err := ParsePolicy(data)
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
 }
 
 // MarshalJSON writes p in the form [ParsePolicy] reads.

@@ -30,6 +30,9 @@ func TestParsePolicy(t *testing.T) {
 		{"unknown algorithm", `{"algorithm":"token-bucket","windows":[{"length":"1s","limit":1}]}`, ""},
 		{"duplicate names", `{"windows":[{"length":"1s","limit":1},{"name":"second","length":"2s","limit":2}]}`, ""},
 		{"trailing data", `{"windows":[{"length":"1s","limit":1}]} {}`, ""},
+		{"stray closing brace", `{"windows":[{"length":"1s","limit":1}]}}`, ""},
+		{"stray closing bracket", `{"windows":[{"length":"1s","limit":1}]}]`, ""},
+		{"trailing white space", "{\"windows\":[{\"length\":\"1s\",\"limit\":1}]} \n\t", "1/second (exact)"},
 		{"not json", `60/min`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,6 +59,26 @@ func TestPolicyJSONRoundTrip(t *testing.T) {
 	back, err := window.ParsePolicy(data)
 	if err != nil || back.String() != p.String() || back.Windows[0].Length != p.Windows[0].Length {
 		t.Fatalf("round trip of %s: %v, %v", data, back, err)
+	}
+
+	// Inside a configuration struct, through encoding/json both ways.
+	type config struct {
+		Policy  window.Policy
+		Missing window.Policy
+	}
+	in := config{Policy: window.Policy{Algorithm: window.SlidingCounter, Windows: p.Windows}}
+	if data, err = json.Marshal(struct{ Policy window.Policy }{in.Policy}); err != nil {
+		t.Fatal(err)
+	}
+	var out config
+	if err := json.Unmarshal(data, &out); err != nil || out.Policy.String() != in.Policy.String() {
+		t.Fatalf("json round trip of %s: %v, %v; want %v", data, out.Policy, err, in.Policy)
+	}
+	if err := json.Unmarshal([]byte(`{"Policy":null}`), &out); err != nil || out.Policy.String() != in.Policy.String() {
+		t.Errorf("null: %v, %v; want the policy unchanged", out.Policy, err)
+	}
+	if err := json.Unmarshal([]byte(`{"Policy":{"windows":[]}}`), &out); !errors.Is(err, window.ErrInvalidPolicy) {
+		t.Errorf("a policy with no windows: %v, want ErrInvalidPolicy", err)
 	}
 }
 
