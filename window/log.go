@@ -187,7 +187,7 @@ func (l *Log) Reset() { l.p = nil }
 //
 // A clock that steps backwards (now before the newest entry) is treated as if
 // no time had passed since the newest entry: every entry keeps its age, so the
-// jump neither frees nor extends any window.
+// jump neither frees nor extends any window as seen from the newest entry.
 func (l *Log) TakeAt(now time.Time, p *Policy, n int) Decision {
 	r := l.load()
 	t := now.UnixMilli()

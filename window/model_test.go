@@ -99,3 +99,23 @@ func TestR01ModelEquivalence(t *testing.T) {
 		})
 	}
 }
+
+// TestModelEquivalenceAroundTheEpoch: the same comparison with streams that
+// start a few seconds before the Unix epoch, so that instants are negative,
+// zero and positive milliseconds (a fake clock may hand out any of them).
+func TestModelEquivalenceAroundTheEpoch(t *testing.T) {
+	p := policies["three"]
+	for seed := uint64(1); seed <= 2000; seed++ {
+		cfg := model.StreamConfig{Ops: 40, Keys: 1, MaxGap: 400 * time.Millisecond, MaxCost: 2}
+		m := model.New(p)
+		var l window.Log
+		start := time.UnixMilli(-int64(seed % 5000))
+		for i, op := range model.Stream(seed, cfg) {
+			now := start.Add(op.At)
+			got, want := l.TakeAt(now, &p, op.Cost), m.Take("k", now, op.Cost)
+			if d := diff(got, want); d != "" {
+				t.Fatalf("seed %d op %d at %dms: %s", seed, i, now.UnixMilli(), d)
+			}
+		}
+	}
+}

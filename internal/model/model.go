@@ -115,17 +115,17 @@ func (m *Model) describe(es []entry, t int64, d window.Decision) window.Decision
 	for i, w := range m.p.Windows {
 		length := w.Length.Milliseconds()
 		used := 0
-		oldest := int64(-1)
+		oldest, seen := int64(0), false
 		for _, e := range es {
 			if e.at > t-length {
 				used += e.cost
-				if oldest < 0 {
-					oldest = e.at
+				if !seen {
+					oldest, seen = e.at, true
 				}
 			}
 		}
 		s := window.State{Limit: w.Limit, Remaining: max(w.Limit-used, 0)}
-		if oldest >= 0 {
+		if seen {
 			s.Reset = time.Duration(oldest+length-t) * time.Millisecond
 		}
 		d.Windows[i] = s
