@@ -62,9 +62,14 @@ func (l *Limiter) release(ctx context.Context, lease store.Lease) {
 // "concurrency", so every header style says X-RateLimit-Limited-By:
 // concurrency (or its equivalent) and Retry-After: 1.
 func (l *Limiter) refuseConcurrency(w http.ResponseWriter, sc *scratch) {
+	l.renderConcurrency(w, sc)
+	l.refuse(w, sc, http.StatusTooManyRequests)
+}
+
+// renderConcurrency writes the headers of a concurrency refusal.
+func (l *Limiter) renderConcurrency(w http.ResponseWriter, sc *scratch) {
 	sc.d = window.Decision{RetryAfter: time.Second, N: 1}
 	sc.d.Windows[0] = window.State{Limit: l.slotLimit, Reset: time.Second}
 	sc.in = headers.Input{Policy: &l.slotsPol, Decision: &sc.d, Now: sc.now} // refuse adds Now for a custom envelope
 	l.render(w, sc)
-	l.refuse(w, sc, http.StatusTooManyRequests)
 }

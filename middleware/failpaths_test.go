@@ -141,15 +141,19 @@ func (s *slowDeadStore) Acquire(ctx context.Context, k store.Key, limit int, ttl
 // dead store for a concurrency slot and wait out its timeout.
 func TestBreakerHalfOpenAsksNoSlots(t *testing.T) {
 	dead := &slowDeadStore{slotStore: &slotStore{Store: newFixture(t, middleware.Config{}).store}, wait: 150 * time.Millisecond}
+	// The cooldown outlasts the probe, so no request can replace it.
 	f := newFixture(t, middleware.Config{Store: dead, HashKey: []byte("k"), Concurrency: 3,
-		Breaker: middleware.Breaker{Failures: 1, Cooldown: 100 * time.Millisecond}})
+		Breaker: middleware.Breaker{Failures: 1, Cooldown: 400 * time.Millisecond}})
 	dead.down.Store(true)
 	f.do("192.0.2.1:1") // opens the breaker
-	time.Sleep(110 * time.Millisecond)
+	time.Sleep(410 * time.Millisecond)
+	takes := dead.takes.Load()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); f.do("192.0.2.2:1") }() // the probe, held 150ms
-	time.Sleep(30 * time.Millisecond)
+	for dead.takes.Load() == takes {
+		time.Sleep(time.Millisecond) // until the probe is inside the store
+	}
 	before := dead.acquires.Load()
 	start := time.Now()
 	for range 4 {
@@ -202,10 +206,12 @@ func TestShadowRuleFailsOpen(t *testing.T) {
 }
 
 // TestShadowRuleConcurrency: a request over a shadow rule's concurrency
-// limit is reported, not refused.
+// limit is reported, not refused, and like a refusal it takes nothing from
+// the rate windows.
 func TestShadowRuleConcurrency(t *testing.T) {
+	threePerMinute := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 3}}}
 	f := newFixture(t, middleware.Config{Concurrency: 1,
-		Rules: []middleware.Rule{{Policy: twoPerMinute, Shadow: true}}})
+		Rules: []middleware.Rule{{Policy: threePerMinute, Shadow: true}}})
 	release, started := make(chan struct{}), make(chan struct{})
 	h := f.lim.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Slow") != "" {
@@ -213,24 +219,29 @@ func TestShadowRuleConcurrency(t *testing.T) {
 			<-release
 		}
 	}))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	send := func(slow bool) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = "192.0.2.1:1"
-		r.Header.Set("X-Slow", "1")
-		h.ServeHTTP(httptest.NewRecorder(), r)
-	}()
+		if slow {
+			r.Header.Set("X-Slow", "1")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); send(true) }() // holds the one slot; 1 of 3 used
 	<-started
-	r := httptest.NewRequest("GET", "/", nil)
-	r.RemoteAddr = "192.0.2.1:1"
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
+	w := send(false)
 	close(release)
 	wg.Wait()
-	if w.Code != 200 {
-		t.Errorf("shadow rule, second request in flight with Concurrency 1: %d %q, want 200", w.Code, w.Body.String())
+	if w.Code != 200 || w.Header().Get("Retry-After") != "" || w.Header().Get("X-Ratelimit-Limited-By") != "concurrency" {
+		t.Errorf("shadow rule, second request in flight with Concurrency 1: %d, Retry-After %q, Limited-By %q; want 200, none, concurrency",
+			w.Code, w.Header().Get("Retry-After"), w.Header().Get("X-Ratelimit-Limited-By"))
+	}
+	if rem := send(false).Header().Get("X-Ratelimit-Remaining"); rem != "1" {
+		t.Errorf("third request: Remaining %q, want 1 (the shadow refusal took nothing from 3/min)", rem)
 	}
 }
 
@@ -334,34 +345,37 @@ func TestBreakerHalfOpenBlackHoledRedis(t *testing.T) {
 	}()
 	client := goredis.NewClient(&goredis.Options{Addr: ln.Addr().String(), ContextTimeoutEnabled: true, MaxRetries: -1})
 	t.Cleanup(func() { client.Close() })
-	st, err := redisstore.New(client, redisstore.Config{})
+	const timeout = 300 * time.Millisecond
+	st, err := redisstore.New(client, redisstore.Config{Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, middleware.Config{Store: st, HashKey: []byte("k"), Concurrency: 3,
-		Breaker: middleware.Breaker{Failures: 5, Cooldown: 200 * time.Millisecond}})
+	halfOpen := &breakerWatch{recorder: &recorder{}, halfOpen: make(chan struct{})}
+	// The cooldown outlasts the probe, so no request can replace it.
+	f := newFixture(t, middleware.Config{Store: st, HashKey: []byte("k"), Concurrency: 3, Observer: halfOpen,
+		Breaker: middleware.Breaker{Failures: 2, Cooldown: 2 * timeout}})
 	get := func(peer string) time.Duration {
 		start := time.Now()
 		f.do(peer)
 		return time.Since(start)
 	}
-	for range 5 { // one failure per request: the fifth opens the breaker
+	for range 2 { // one failure per request: the second opens the breaker
 		get("192.0.2.1:1")
 	}
-	if d := get("192.0.2.1:1"); d > 20*time.Millisecond {
-		t.Fatalf("breaker not open after 5 failed requests: a request took %v", d)
+	if d := get("192.0.2.1:1"); d > timeout/3 {
+		t.Fatalf("breaker not open after 2 failed requests: a request took %v", d)
 	}
-	time.Sleep(210 * time.Millisecond)
+	time.Sleep(2*timeout + 10*time.Millisecond)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); get("192.0.2.2:1") }() // the probe
-	time.Sleep(5 * time.Millisecond)
+	<-halfOpen.halfOpen
 	var slow atomic.Int64
 	for range 5 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if get("192.0.2.3:1") > 30*time.Millisecond {
+			if get("192.0.2.3:1") > timeout/3 {
 				slow.Add(1)
 			}
 		}()
@@ -369,5 +383,20 @@ func TestBreakerHalfOpenBlackHoledRedis(t *testing.T) {
 	wg.Wait()
 	if n := slow.Load(); n > 0 {
 		t.Errorf("breaker half-open: %d of 5 requests waited for the black-holed store", n)
+	}
+}
+
+// breakerWatch is a recorder that closes halfOpen when the breaker first
+// turns half-open.
+type breakerWatch struct {
+	*recorder
+	once     sync.Once
+	halfOpen chan struct{}
+}
+
+func (b *breakerWatch) ObserveBreaker(state int) {
+	b.recorder.ObserveBreaker(state)
+	if state == 1 {
+		b.once.Do(func() { close(b.halfOpen) })
 	}
 }

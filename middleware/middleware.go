@@ -179,8 +179,9 @@ type Config struct {
 
 	// DenyCacheSize bounds the deny cache in front of a shared store: a key
 	// the store has just rejected with Retry-After r is answered locally
-	// for up to r without a round trip. It only ever repeats rejections, so
-	// it never admits more than the store would. Zero means 65,536 keys.
+	// for up to r (at most DenyCacheTTL) without a round trip, for the same
+	// policy and cost. It only ever repeats rejections, so it never admits
+	// more than the store would. Zero means 65,536 keys.
 	DenyCacheSize int
 	// DenyCacheTTL caps how long one rejection is repeated from the deny
 	// cache, however long its Retry-After: after it the store is asked
@@ -714,9 +715,15 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		lease, held, refused = l.acquire(r.Context(), &id, sc)
 		switch {
 		case refused && ru.shadow:
-			// Would have been refused: report it, let it through without
-			// a slot.
+			// Would have been refused: report it and let it through, with
+			// the headers of the refusal but no Retry-After, and, as a
+			// refusal would, without a slot or a rate decision.
 			l.observe.ObserveRequest(label, methods[m], OutcomeShadow, "concurrency")
+			l.renderConcurrency(w, sc)
+			delete(w.Header(), "Retry-After")
+			l.scratch.Put(sc)
+			next.ServeHTTP(w, r)
+			return
 		case refused:
 			l.observe.ObserveRequest(label, methods[m], OutcomeLimited, "concurrency")
 			l.refuseConcurrency(w, sc)
