@@ -400,3 +400,29 @@ func (b *breakerWatch) ObserveBreaker(state int) {
 		b.once.Do(func() { close(b.halfOpen) })
 	}
 }
+
+// TestValidatorPanicLogThrottled: a client sending a key the validator
+// panics on gets one log line a second, not one per request; every panic
+// is still counted.
+func TestValidatorPanicLogThrottled(t *testing.T) {
+	rec := &recorder{}
+	f := newFixture(t, middleware.Config{Observer: rec,
+		KeyValidator: func(context.Context, string) (middleware.Client, bool) { panic("validator bug") }})
+	for range 100 {
+		f.do("192.0.2.1:1", "X-API-Key", "sk_live_abcdefghijklmnop")
+	}
+	if n := strings.Count(f.logs.String(), "validator panicked"); n != 1 {
+		t.Errorf("100 panics within a second: %d log lines, want 1", n)
+	}
+	panics := 0
+	rec.mu.Lock()
+	for _, c := range rec.calls {
+		if c == "error panic" {
+			panics++
+		}
+	}
+	rec.mu.Unlock()
+	if panics != 100 {
+		t.Errorf("observer saw %d panics, want 100", panics)
+	}
+}

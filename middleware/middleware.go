@@ -252,6 +252,8 @@ type Limiter struct {
 	// refusal whose envelope answers something else gets a value of its own.
 	contentType [1]string
 	lastLog     atomic.Int64 // unix nanos of the last store-failure log line
+	lastPanic   atomic.Int64 // unix nanos of the last validator-panic log line
+	quietPanics atomic.Int64 // validator panics not logged since that line
 	scratch     sync.Pool
 }
 
@@ -651,13 +653,27 @@ func (l *Limiter) warnForwarding(r *http.Request, sc *scratch) {
 func (l *Limiter) callValidator(ctx context.Context, key string) (client Client, valid, ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			l.log.Error("ratekit: key validator panicked; request handled by the store failure policy",
-				"panic", validatorPanic(v), "policy", l.onFailure.String())
+			l.logValidatorPanic(v)
 			ok = false
 		}
 	}()
 	client, valid = l.validate(ctx, key)
 	return client, valid, true
+}
+
+// logValidatorPanic logs a validator's panic at most once a second, with
+// the number of panics not logged since the last line: a client that has
+// found a key the validator crashes on must not be able to flood the log.
+// Every panic is still counted by the observer.
+func (l *Limiter) logValidatorPanic(v any) {
+	now := time.Now().UnixNano()
+	last := l.lastPanic.Load()
+	if now-last < int64(time.Second) || !l.lastPanic.CompareAndSwap(last, now) {
+		l.quietPanics.Add(1)
+		return
+	}
+	l.log.Error("ratekit: key validator panicked; request handled by the store failure policy",
+		"panic", validatorPanic(v), "policy", l.onFailure.String(), "unlogged_since_last", l.quietPanics.Swap(0))
 }
 
 // validatorPanic describes a validator's panic value for the log without
