@@ -166,11 +166,20 @@ func (c *ClientIP) clone() ClientIP {
 // IPv6 /IPv6Prefix, masked. It never panics and, for an untrusted peer,
 // never allocates.
 func (c *ClientIP) resolve(r *http.Request) netip.Prefix {
-	a, ok, _ := c.address(r)
+	p, _, _ := c.locate(r)
+	return p
+}
+
+// locate returns resolve's bucket with the address it was made from, and
+// whether that address may match an exemption list: it may when it is the
+// client's own, not a stand-in (an unparseable RemoteAddr, or a trusted
+// proxy's address for a chain that could not be read).
+func (c *ClientIP) locate(r *http.Request) (bucket netip.Prefix, a netip.Addr, exemptable bool) {
+	a, ok, fallback := c.address(r)
 	if !ok {
-		return unknownPeer()
+		return unknownPeer(), a, false
 	}
-	return c.bucket(a)
+	return c.bucket(a), a, !fallback
 }
 
 // address returns the client address of r before bucketing (unmapped, no

@@ -544,15 +544,12 @@ func (l *Limiter) identify(r *http.Request, sc *scratch) (id identity, ok bool) 
 // id exempt if the address is in ExemptIPs and was not a fallback for an
 // unreadable forwarding chain.
 func (l *Limiter) identifyPeer(r *http.Request, sc *scratch, id *identity) {
-	a, ok, fallback := l.clientIP.address(r)
-	if ok {
-		id.ip = l.clientIP.bucket(a)
-	} else {
-		id.ip = unknownPeer()
-	}
+	var a netip.Addr
+	var exemptable bool
+	id.ip, a, exemptable = l.clientIP.locate(r)
 	l.warnForwarding(r, sc)
 	for _, p := range l.exemptIPs {
-		if ok && !fallback && p.Contains(a) {
+		if exemptable && p.Contains(a) {
 			id.exempt = true
 		}
 	}
