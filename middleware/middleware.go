@@ -251,9 +251,8 @@ type Limiter struct {
 	// contentType is the envelope's Content-Type as a shared value; a
 	// refusal whose envelope answers something else gets a value of its own.
 	contentType [1]string
-	lastLog     atomic.Int64 // unix nanos of the last store-failure log line
-	lastPanic   atomic.Int64 // unix nanos of the last validator-panic log line
-	quietPanics atomic.Int64 // validator panics not logged since that line
+	failureLog  oncePerSecond // store failures
+	panicLog    oncePerSecond // validator panics
 	scratch     sync.Pool
 }
 
@@ -555,6 +554,15 @@ func (l *Limiter) identifyPeer(r *http.Request, sc *scratch, id *identity) {
 	}
 }
 
+// decisionTime is the instant a decision is stamped with: the clock when
+// something downstream needs it (see needNow), else the zero Time.
+func (l *Limiter) decisionTime() time.Time {
+	if l.needNow {
+		return time.Now()
+	}
+	return time.Time{}
+}
+
 // decidePeer decides r by its client address alone, with the local fallback
 // limiter under ru's fallback share: what LocalFallback does with a request
 // whose key the validator panicked on. exempt reports an address in
@@ -566,10 +574,7 @@ func (l *Limiter) decidePeer(r *http.Request, ru *rule, sc *scratch) (exempt boo
 		return true, nil
 	}
 	sc.key = l.keyOf(&ru.scope, &id, sc)
-	sc.now = time.Time{}
-	if l.needNow {
-		sc.now = time.Now()
-	}
+	sc.now = l.decisionTime()
 	sc.d, err = l.fallback.Take(r.Context(), store.Request{Key: sc.key, Policy: &ru.fallback, Cost: ru.cost})
 	return false, err
 }
@@ -663,14 +668,10 @@ func (l *Limiter) callValidator(ctx context.Context, key string) (client Client,
 // found a key the validator crashes on must not be able to flood the log.
 // Every panic is still counted by the observer.
 func (l *Limiter) logValidatorPanic(v any) {
-	now := time.Now().UnixNano()
-	last := l.lastPanic.Load()
-	if now-last < int64(time.Second) || !l.lastPanic.CompareAndSwap(last, now) {
-		l.quietPanics.Add(1)
-		return
+	if ok, skipped := l.panicLog.due(); ok {
+		l.log.Error("ratekit: key validator panicked; request handled by the store failure policy",
+			"panic", validatorPanic(v), "policy", l.onFailure.String(), "unlogged_since_last", skipped)
 	}
-	l.log.Error("ratekit: key validator panicked; request handled by the store failure policy",
-		"panic", validatorPanic(v), "policy", l.onFailure.String(), "unlogged_since_last", l.quietPanics.Swap(0))
 }
 
 // validatorPanic describes a validator's panic value for the log without
@@ -716,10 +717,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	if ok {
 		policy, fallback = l.policies(ru, &id)
 		sc.key = l.keyOf(&ru.scope, &id, sc)
-		sc.now = time.Time{}
-		if l.needNow {
-			sc.now = time.Now()
-		}
+		sc.now = l.decisionTime()
 	}
 	var lease store.Lease
 	held := false
@@ -750,13 +748,15 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	}
 	var degraded bool
 	err := errHookPanic
+	if !ok {
+		l.observe.ObserveStoreError("panic")
+	}
 	switch {
 	case ok:
 		policy, degraded, err = l.decide(r.Context(), ru.cost, policy, fallback, sc)
 	case l.fallback != nil:
 		// The validator panicked: LocalFallback decides the request by its
 		// address with the local limiter, as it would during an outage.
-		l.observe.ObserveStoreError("panic")
 		policy, degraded = &ru.fallback, true
 		var exempt bool
 		if exempt, err = l.decidePeer(r, ru, sc); exempt {
@@ -765,8 +765,6 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 			next.ServeHTTP(w, r)
 			return
 		}
-	default:
-		l.observe.ObserveStoreError("panic")
 	}
 	if err == nil {
 		sc.in = headers.Input{Policy: policy, Decision: &sc.d, Now: sc.now, Cost: ru.cost}
@@ -1009,11 +1007,27 @@ func (l *Limiter) fail(w http.ResponseWriter, r *http.Request, next http.Handler
 
 // logFailure logs a store failure, at most once a second.
 func (l *Limiter) logFailure(err error) {
-	now := time.Now().UnixNano()
-	last := l.lastLog.Load()
-	if now-last < int64(time.Second) || !l.lastLog.CompareAndSwap(last, now) {
-		return
+	if ok, _ := l.failureLog.due(); ok {
+		l.log.Warn("ratekit: rate-limit store failed; applying the failure policy",
+			"error", err.Error(), "policy", l.onFailure.String())
 	}
-	l.log.Warn("ratekit: rate-limit store failed; applying the failure policy",
-		"error", err.Error(), "policy", l.onFailure.String())
+}
+
+// oncePerSecond lets one log line a second through, whatever the number of
+// goroutines asking; the zero value is ready to use.
+type oncePerSecond struct {
+	last    atomic.Int64 // unix nanos of the last line let through
+	skipped atomic.Int64 // lines held back since then
+}
+
+// due reports whether a line may be logged now and, if so, how many were
+// held back since the last one.
+func (o *oncePerSecond) due() (ok bool, skipped int64) {
+	now := time.Now().UnixNano()
+	last := o.last.Load()
+	if now-last < int64(time.Second) || !o.last.CompareAndSwap(last, now) {
+		o.skipped.Add(1)
+		return false, 0
+	}
+	return true, o.skipped.Swap(0)
 }
