@@ -202,6 +202,36 @@ func (l *Log) TakeAt(now time.Time, p *Policy, n int) Decision {
 	return d
 }
 
+// Merges reports whether p allows more requests than its longest window has
+// milliseconds, so that a Log under p merges admissions in the same
+// millisecond into one entry: a request admitted at the newest entry's
+// millisecond then only adds its cost to that entry.
+func Merges(p *Policy) bool { return int64(maxLimit(p)) > maxLength(p) }
+
+// Unmerge takes n units of cost back out of the newest entry, undoing part
+// of an admission that was merged into it (see [Merges]), and reports
+// whether it did. The entry must keep at least one unit, so what Unmerge
+// removes is always a later addition to an entry that exists without it;
+// otherwise the log is left unchanged and Unmerge returns false.
+//
+// It lets a store record a batch of admissions in one TakeAt and give back
+// those it did not use before the log is read again: a TakeAt of cost n at
+// the newest millisecond followed by Unmerge(n) leaves every later decision
+// exactly as if the TakeAt had not happened.
+func (l *Log) Unmerge(n int) bool {
+	r := l.load()
+	if n <= 0 || r.n == 0 || r.before == nil {
+		return n == 0
+	}
+	newest := r.total - r.cumBefore(r.n-1)
+	if uint64(n) >= uint64(newest) {
+		return false
+	}
+	r.total -= uint32(n)
+	r.save(l)
+	return true
+}
+
 // PeekAt returns what a request of cost 1 at now would be told, without
 // recording anything.
 func (l *Log) PeekAt(now time.Time, p *Policy) Decision {

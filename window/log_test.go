@@ -1,6 +1,7 @@
 package window_test
 
 import (
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -243,5 +244,93 @@ func TestLogRefusalIsReadOnly(t *testing.T) {
 	wg.Wait()
 	if got := l.PeekAt(at, &p); got != want {
 		t.Fatalf("refusals changed the state: peek %+v, was %+v", got, want)
+	}
+}
+
+// TestLogUnmergeUndoesMergedTake checks the contract stores build batches
+// on: a TakeAt at the newest millisecond followed by Unmerge of part of it
+// leaves every later decision as if only the rest had been taken. Two logs
+// see the same random stream under the merging "dense" policy; the second
+// also takes a batch after each admission and gives back a random part of
+// it before its next request, after taking the rest one request at a time.
+func TestLogUnmergeUndoesMergedTake(t *testing.T) {
+	p := window.Policy{Windows: []window.Window{{Length: 50 * time.Millisecond, Limit: 600}, {Length: 10 * time.Millisecond, Limit: 200}}}
+	if !window.Merges(&p) {
+		t.Fatal("policy does not merge")
+	}
+	batches := 0
+	for seed := uint64(1); seed <= 300; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 9))
+		var plain, batched window.Log
+		at := t0
+		for i := range 400 {
+			if rng.IntN(3) == 0 {
+				at = at.Add(time.Duration(rng.IntN(4)) * time.Millisecond)
+			}
+			if rng.IntN(50) == 0 {
+				at = at.Add(-time.Duration(rng.IntN(5)) * time.Millisecond) // a step back
+			}
+			cost := 1 + rng.IntN(3)
+			want := plain.TakeAt(at, &p, cost)
+			got := batched.TakeAt(at, &p, cost)
+			if d := diff(got, want); d != "" {
+				t.Fatalf("seed %d request %d: %s", seed, i, d)
+			}
+			if !got.Allowed {
+				continue
+			}
+			// A batch of k more requests of this cost, of which used are
+			// then admitted from it and the rest given back.
+			k := 1 + rng.IntN(8)
+			if b := batched.TakeAt(at, &p, k*cost); !b.Allowed {
+				continue
+			}
+			batches++
+			used := rng.IntN(k + 1)
+			for range used {
+				plain.TakeAt(at, &p, cost)
+			}
+			if !batched.Unmerge((k - used) * cost) {
+				t.Fatalf("seed %d request %d: Unmerge(%d) refused", seed, i, (k-used)*cost)
+			}
+			if d := diff(batched.PeekAt(at, &p), plain.PeekAt(at, &p)); d != "" {
+				t.Fatalf("seed %d request %d, after giving back %d of %d: %s", seed, i, k-used, k, d)
+			}
+		}
+	}
+	if batches < 10000 {
+		t.Errorf("only %d batches taken; the stream no longer exercises Unmerge", batches)
+	}
+}
+
+// TestLogUnmergeKeepsTheEntry checks that Unmerge never empties the newest
+// entry and does nothing on a log that does not merge.
+func TestLogUnmergeKeepsTheEntry(t *testing.T) {
+	dense := window.Policy{Windows: []window.Window{{Length: 10 * time.Millisecond, Limit: 100}}}
+	var l window.Log
+	l.TakeAt(t0, &dense, 1)
+	l.TakeAt(t0, &dense, 4) // one entry of 5 units
+	if l.Unmerge(5) || l.Unmerge(6) || l.Unmerge(-1) {
+		t.Fatal("Unmerge emptied or overdrew the newest entry")
+	}
+	if !l.Unmerge(0) || !l.Unmerge(4) {
+		t.Fatal("Unmerge(4) of a 5-unit entry refused")
+	}
+	if d := l.PeekAt(t0, &dense); d.Windows[0].Remaining != 99 {
+		t.Errorf("remaining %d after giving back 4 of 5, want 99", d.Windows[0].Remaining)
+	}
+	if l.Unmerge(1) {
+		t.Error("Unmerge took the last unit of the entry")
+	}
+	lindris := window.Default()
+	var s window.Log
+	s.TakeAt(t0, &lindris, 1)
+	s.TakeAt(t0, &lindris, 1)
+	if s.Unmerge(1) {
+		t.Error("Unmerge changed a log that does not merge")
+	}
+	var empty window.Log
+	if empty.Unmerge(1) {
+		t.Error("Unmerge changed an empty log")
 	}
 }

@@ -100,6 +100,34 @@ func BenchmarkTake(b *testing.B) {
 	b.Run("rejected/keys=1/parallel", func(b *testing.B) { run(b, func() time.Time { return time.UnixMilli(1) }, 1, true, false) })
 }
 
+// BenchmarkTakeHot measures one key admitted from every goroutine on the
+// wall clock under limits it never reaches (2e9/min + 1e9/s, as in the
+// benchmarks module's onekey scenario): at such limits admissions in one
+// millisecond merge, and a hot key's are handed out from grants (see
+// grant.go) instead of one at a time under the shard's lock.
+func BenchmarkTakeHot(b *testing.B) {
+	p := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 2e9}, {Length: time.Second, Limit: 1e9}}}
+	ctx := context.Background()
+	run := func(b *testing.B, parallel bool) {
+		s := newStore(b, memory.Config{})
+		req := store.Request{Key: keyN(1), Policy: &p, Cost: 1}
+		b.ReportAllocs()
+		if !parallel {
+			for b.Loop() {
+				s.Take(ctx, req)
+			}
+			return
+		}
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				s.Take(ctx, req)
+			}
+		})
+	}
+	b.Run("keys=1/serial", func(b *testing.B) { run(b, false) })
+	b.Run("keys=1/parallel", func(b *testing.B) { run(b, true) })
+}
+
 // BenchmarkBytesPerKey measures the heap held per tracked key under the
 // default policy with a full ring (60 entries), reported as bytes/key.
 func BenchmarkBytesPerKey(b *testing.B) {

@@ -21,11 +21,20 @@
 // idle keys; Close stops it.
 //
 // The clock is read under the shard's lock, so decisions on one key happen in
-// clock order. The one exception changes no state: when the sliding log
-// refuses a key twice with no other key of the shard refused in between, the
-// refusal is published, and until something could change it (an admission,
-// the first entry leaving a window, a clock step back, Reset, eviction or the
-// reclaimer dropping the key) requests for that key with the same policy and
-// cost are answered from it without the lock, with Reset and RetryAfter
-// counted down to the instant asked.
+// clock order. There are two exceptions, both for a hot key. When the sliding
+// log refuses a key twice with no other key of the shard refused in between,
+// the refusal is published, and until something could change it (an
+// admission, the first entry leaving a window, a clock step back, Reset,
+// eviction or the reclaimer dropping the key) requests for that key with the
+// same policy and cost are answered from it without the lock, with Reset and
+// RetryAfter counted down to the instant asked. And when a key whose policy
+// allows more requests than its longest window has milliseconds (see
+// [window.Merges]) is admitted twice in one millisecond, the lock path
+// records a batch of further admissions in the same entry, while every window
+// keeps twice the batch in hand, and publishes it as a grant: until the
+// millisecond ends, requests for that key with the same policy and cost are
+// admitted from it by one atomic decrement each. Whatever a grant still holds
+// is given back (window.Log.Unmerge) before anything reads the key's log
+// again, so every decision is the one the lock would have given, in the
+// order of the decrements.
 package memory

@@ -81,13 +81,21 @@ type shard struct {
 	// The last sliding-log key refused here, to tell a hot key (see remember).
 	lastRefused keyWords
 	hasRefused  bool
+	// The last key whose policy merges admitted here, and when, to tell a
+	// hot key (see grantAfter); the size of the next grant.
+	lastAdmitted   keyWords
+	lastAdmittedAt int64
+	hasAdmitted    bool
+	grantSize      int64
 
 	// refused is read without the lock by every Take on the shard, and
 	// written only when a hot key's refusal is published or withdrawn, so
-	// it lives on a cache line of its own, away from the lock's.
+	// it lives on a cache line of its own, away from the lock's; so does
+	// granted, for the same reasons.
 	_       [64]byte
 	refused atomic.Pointer[refusal] // see refusal.go
-	_       [56]byte
+	granted atomic.Pointer[grant]   // see grant.go
+	_       [48]byte
 }
 
 // entry is one key's state plus what eviction and reclamation need, in
@@ -199,11 +207,16 @@ func (s *Store) Take(ctx context.Context, req store.Request) (d window.Decision,
 		return window.Decision{}, err
 	}
 	sh := s.shard(req.Key)
-	if s.answerRefused(sh, &req, &d) {
+	if s.answerRefused(sh, &req, &d) || s.answerGranted(sh, &req, &d) {
 		return d, nil
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	// A grant published while this request waited for the lock is used
+	// rather than retired unused.
+	if s.answerGranted(sh, &req, &d) {
+		return d, nil
+	}
 	// Two copies of the same few lines rather than one generic function: a
 	// method called through a generic type's dictionary makes the state
 	// escape, which would cost an allocation per decision. Counters are
@@ -213,14 +226,16 @@ func (s *Store) Take(ctx context.Context, req store.Request) (d window.Decision,
 		return s.takeCounter(sh, &req, now, now.UnixMilli())
 	}
 	k := wordsOf(req.Key)
-	// Withdrawn before the clock is read: see answerRefused.
+	// Withdrawn before the clock is read: see answerRefused and
+	// answerGranted.
 	prev := sh.withdraw(k)
+	e := sh.logs.find(k)
+	hadGrant := e != nil && sh.retireGrant(k, e)
 	// The clock is read under the lock so that decisions on a key happen in
 	// clock order; otherwise two racing requests could look like a clock
 	// step backwards.
 	now := s.now()
 	t := now.UnixMilli()
-	e := sh.logs.find(k)
 	if e == nil {
 		if !s.room(sh, t) {
 			return window.Decision{}, store.ErrFull
@@ -228,6 +243,9 @@ func (s *Store) Take(ctx context.Context, req store.Request) (d window.Decision,
 		e = sh.logs.insert(k)
 	}
 	d = e.s.TakeAt(now, req.Policy, req.Cost)
+	if d.Allowed && window.Merges(req.Policy) {
+		sh.grantAfter(e, k, &req, &d, now, t, hadGrant)
+	}
 	e.note(&d, req.Policy, t)
 	sh.remember(e, k, prev, req.Policy, req.Cost, &d, t)
 	return d, nil
@@ -376,6 +394,7 @@ func (s *Store) evict(sh *shard, t int64) bool {
 	switch in {
 	case 0:
 		sh.withdraw(victim)
+		sh.retireGrant(victim, nil)
 		sh.logs.delete(victim)
 	case 1:
 		sh.ctrs.delete(victim)
@@ -418,6 +437,8 @@ func (s *Store) Peek(ctx context.Context, key store.Key, p *window.Policy) (wind
 	}
 	var zero window.Log
 	if e := sh.logs.find(wordsOf(key)); e != nil {
+		// What a grant holds has not happened: it goes back first.
+		sh.retireGrant(wordsOf(key), e)
 		return e.s.PeekAt(now, p), nil
 	}
 	return zero.PeekAt(now, p), nil
@@ -431,6 +452,7 @@ func (s *Store) Reset(ctx context.Context, key store.Key) error {
 	sh := s.shard(key)
 	sh.mu.Lock()
 	sh.withdraw(wordsOf(key))
+	sh.retireGrant(wordsOf(key), nil)
 	sh.logs.delete(wordsOf(key))
 	sh.ctrs.delete(wordsOf(key))
 	sh.smalls.delete(fingerprintOf(key))
@@ -492,6 +514,7 @@ func (s *Store) sweep(sh *shard) {
 			return false, true
 		}
 		sh.withdraw(k)
+		sh.retireGrant(k, nil)
 		return true, true
 	})
 	sh.ctrs.each(0, func(_ keyWords, e *entry[window.Counter]) (bool, bool) {
