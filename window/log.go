@@ -210,14 +210,18 @@ func Merges(p *Policy) bool { return int64(maxLimit(p)) > maxLength(p) }
 
 // Unmerge takes n units of cost back out of the newest entry, undoing part
 // of an admission that was merged into it (see [Merges]), and reports
-// whether it did. The entry must keep at least one unit, so what Unmerge
-// removes is always a later addition to an entry that exists without it;
-// otherwise the log is left unchanged and Unmerge returns false.
+// whether it did. The entry must keep at least one unit; otherwise, or when
+// the log holds no merged entries, the log is left unchanged and Unmerge
+// returns false.
 //
 // It lets a store record a batch of admissions in one TakeAt and give back
-// those it did not use before the log is read again: a TakeAt of cost n at
-// the newest millisecond followed by Unmerge(n) leaves every later decision
-// exactly as if the TakeAt had not happened.
+// those it did not use before the log is read again. The caller must know
+// that the n units were merged: they were admitted by a TakeAt at the
+// newest entry's millisecond, under a policy that merges, after an
+// admission at that millisecond, and nothing was recorded since. Then
+// Unmerge(n) leaves every later decision exactly as if those n units had
+// not been taken. Unmerge cannot check this: given a single admission of
+// cost 5, Unmerge(3) rewrites it as an admission of cost 2.
 func (l *Log) Unmerge(n int) bool {
 	r := l.load()
 	if n <= 0 || r.n == 0 || r.before == nil {

@@ -29,9 +29,10 @@
 // same policy and cost are answered from it without the lock, with Reset and
 // RetryAfter counted down to the instant asked. And when a key whose policy
 // allows more requests than its longest window has milliseconds (see
-// [window.Merges]) is admitted twice in one millisecond, the lock path
-// records a batch of further admissions in the same entry, while every window
-// keeps twice the batch in hand, and publishes it as a grant: until the
+// [window.Merges]) is admitted twice in a row under the lock in one
+// millisecond, the lock path records a batch of further admissions in the
+// same entry, while every window keeps twice the batch's cost in hand, and
+// publishes it as a grant: until the
 // millisecond ends, requests for that key with the same policy and cost are
 // admitted from it by one atomic decrement each. Whatever a grant still holds
 // is given back (window.Log.Unmerge) before anything reads the key's log

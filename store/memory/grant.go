@@ -37,14 +37,20 @@ import (
 // binding window is the one with the least room, the same for every
 // admission of the batch since all counts shift together.
 //
-// A grant is allocated per hot key per millisecond in which the key is
-// admitted from the lock path (so at most about a thousand a second per hot
-// key), and its size adapts: it doubles while grants run out within their
-// millisecond and halves when most of one comes back.
+// Each grant published is one 400-byte allocation. Its size adapts, so a
+// hot key needs few: it doubles (up to maxGrant) each time a grant runs
+// out and halves when less than a quarter of one was used, and a request
+// that finds a fresh grant once it holds the lock uses it rather than
+// retiring it. The size is kept per shard: two hot keys of one shard take
+// turns replacing each other's grant, and both get small ones.
+//
+// "Hot" means two admissions of the key in a row under the shard's lock, in
+// the same millisecond, with no admission of another merging key of the
+// shard between them; or a grant of the key retired by this admission.
 
 const (
 	minGrant = 8
-	maxGrant = 1 << 12
+	maxGrant = 1 << 15
 	retired  = math.MinInt64 / 2
 )
 
@@ -76,6 +82,12 @@ func (g *grant) matches(req *store.Request) bool {
 // answerGranted admits req into *d from the grant published on sh, without
 // the lock, if it matches, the clock is still in the grant's millisecond and
 // an admission is left, and reports whether it did.
+//
+// The clock is read before the decrement, and every lock-path decision on
+// the key retires the grant before reading its own clock: so a decrement
+// that succeeds came before the retirement, and its clock before that of
+// any later decision on the key. A clock behind the grant's millisecond
+// (a step back) is left to the lock path.
 func (s *Store) answerGranted(sh *shard, req *store.Request, d *window.Decision) bool {
 	g := sh.granted.Load()
 	if g == nil || !g.matches(req) || s.now().UnixMilli() != g.at {
@@ -114,7 +126,7 @@ func (sh *shard) retire(g *grant, e *entry[window.Log]) {
 	switch {
 	case left == 0:
 		sh.grantSize = min(2*g.size, maxGrant)
-	case left > g.size/2:
+	case g.size-left < g.size/4:
 		sh.grantSize = max(g.size/2, minGrant)
 	}
 	if left > 0 && e != nil && !e.s.Unmerge(int(left)*g.cost) {

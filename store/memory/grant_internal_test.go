@@ -310,3 +310,36 @@ func TestGrantNeverExhaustsAWindow(t *testing.T) {
 		t.Errorf("limitedUntil = %d with the second window full for 10ms, want at least %d", e.limitedUntil, want)
 	}
 }
+
+// TestGrantsGrowWithTheLoad counts the grants a hot key needs: each is an
+// allocation, so a key admitted 100,000 times in a millisecond should need
+// about a dozen as the size doubles up to maxGrant, and a handful in the
+// next millisecond, not one per few admissions.
+func TestGrantsGrowWithTheLoad(t *testing.T) {
+	p := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 2e9}, {Length: time.Second, Limit: 1e9}}}
+	at := time.UnixMilli(1_700_000_000_000)
+	s, err := New(Config{Now: func() time.Time { return at }, Shards: 1, SweepInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	req := store.Request{Key: store.Key{3}, Policy: &p, Cost: 1}
+	for ms, most := range []int{16, 6} {
+		at = at.Add(time.Duration(ms) * time.Millisecond)
+		grants := 0
+		var last *grant
+		for range 100_000 {
+			if d, err := s.Take(context.Background(), req); err != nil || !d.Allowed {
+				t.Fatalf("refused: %+v, %v", d, err)
+			}
+			if g := s.shards[0].granted.Load(); g != last && g != nil {
+				grants++
+				last = g
+			}
+		}
+		if grants > most {
+			t.Errorf("millisecond %d: %d grants for 100,000 admissions, want at most %d", ms, grants, most)
+		}
+		t.Logf("millisecond %d: %d grants", ms, grants)
+	}
+}

@@ -90,12 +90,14 @@ type shard struct {
 
 	// refused is read without the lock by every Take on the shard, and
 	// written only when a hot key's refusal is published or withdrawn, so
-	// it lives on a cache line of its own, away from the lock's; so does
-	// granted, for the same reasons.
+	// it lives on a cache line of its own, away from the lock's. granted
+	// is read as often and replaced every time a hot key's grant runs
+	// out, so it has a line of its own too.
 	_       [64]byte
 	refused atomic.Pointer[refusal] // see refusal.go
-	granted atomic.Pointer[grant]   // see grant.go
-	_       [48]byte
+	_       [56]byte
+	granted atomic.Pointer[grant] // see grant.go
+	_       [56]byte
 }
 
 // entry is one key's state plus what eviction and reclamation need, in
