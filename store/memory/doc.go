@@ -1,5 +1,6 @@
 // Package memory is the in-process [store.Store]: exact, bounded, and
-// allocation-free per decision.
+// allocation-free per decision (but for one 400-byte grant per batch of up
+// to 32,768 admissions of a hot key at very large limits; see below).
 //
 // Keys are spread over independently locked shards (64 by default). Each
 // shard keeps its keys in open-addressing tables whose slots hold the
