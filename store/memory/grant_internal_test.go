@@ -11,22 +11,9 @@ import (
 	"time"
 
 	"github.com/ratekit/ratekit/store"
+	"github.com/ratekit/ratekit/store/storetest"
 	"github.com/ratekit/ratekit/window"
 )
-
-// sameDecision returns a description of the first difference between two
-// decisions, or "".
-func sameDecision(got, want window.Decision) string {
-	if got.Allowed != want.Allowed || got.Limiting != want.Limiting || got.RetryAfter != want.RetryAfter || got.N != want.N {
-		return fmt.Sprintf("got %+v, want %+v", got, want)
-	}
-	for i := range got.N {
-		if got.Windows[i] != want.Windows[i] {
-			return fmt.Sprintf("window %d: got %+v, want %+v", i, got.Windows[i], want.Windows[i])
-		}
-	}
-	return ""
-}
 
 // TestGrantMatchesTheLog checks that admissions handed out from grants are
 // the decisions a plain window.Log gives on the same stream, with grants
@@ -105,7 +92,7 @@ func TestGrantMatchesTheLog(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if d := sameDecision(got, ref[k].PeekAt(at, p)); d != "" {
+				if d := storetest.Diff(got, ref[k].PeekAt(at, p)); d != "" {
 					t.Fatalf("seed %d op %d: Peek of key %d: %s", seed, i, k[0], d)
 				}
 			default:
@@ -113,7 +100,7 @@ func TestGrantMatchesTheLog(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if d := sameDecision(got, ref[k].TakeAt(at, p, cost)); d != "" {
+				if d := storetest.Diff(got, ref[k].TakeAt(at, p, cost)); d != "" {
 					t.Fatalf("seed %d op %d: Take of key %d at +%v cost %d: %s", seed, i, k[0], at.Sub(start), cost, d)
 				}
 				// A window left with nothing must keep the key from
