@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh: every peer benchmark COUNT times (default 6) into results/bench.txt,
 # benchstat into results/benchstat.txt, the chart into results/chart.svg, the
-# heap per tracked client into results/heap.txt and the accuracy table into
+# heap per tracked client into results/heap.txt, the machine's memory latency
+# into results/latency.txt and the accuracy table into
 # results/accuracy.{txt,csv}. Redis scenarios need a
 # server at REDIS_ADDR (default 127.0.0.1:6379); they are skipped without one.
 set -eu
@@ -25,6 +26,10 @@ fi
 } | tee results/bench.txt
 
 "$BENCHSTAT" results/bench.txt | tee results/benchstat.txt
+
+# The machine's memory latency: the floor under the mission's ns/op.
+go test -run '^$' -bench '^BenchmarkMemoryLatency$' -benchtime 4000000x -count "$COUNT" | tee results/latency.txt
+"$BENCHSTAT" results/latency.txt | tee -a results/benchstat.txt
 go run ./cmd/chart -in results/bench.txt -out results/chart.svg
 
 # Heap per client is one measurement per peer, not a timing: once is enough.
