@@ -19,22 +19,49 @@ import (
 // scriptCalls returns how many EVALSHA and EVAL calls the server has run,
 // from INFO commandstats.
 func scriptCalls(tb testing.TB, c *goredis.Client) int64 {
+	n, _ := scriptStats(tb, c)
+	return n
+}
+
+// scriptStats returns how many EVALSHA and EVAL calls the server has run and
+// the microseconds it spent in them (the script's own GET and SET included),
+// from INFO commandstats.
+func scriptStats(tb testing.TB, c *goredis.Client) (calls, usec int64) {
 	tb.Helper()
 	info, err := c.Info(context.Background(), "commandstats").Result()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var n int64
 	for _, line := range strings.Split(info, "\n") {
 		if !strings.HasPrefix(line, "cmdstat_evalsha:") && !strings.HasPrefix(line, "cmdstat_eval:") {
 			continue
 		}
-		_, rest, _ := strings.Cut(line, "calls=")
-		v, _, _ := strings.Cut(rest, ",")
-		c, _ := strconv.ParseInt(v, 10, 64)
-		n += c
+		calls += statField(line, "calls=")
+		usec += statField(line, "usec=")
 	}
+	return calls, usec
+}
+
+// statField returns the integer after name in a commandstats line.
+func statField(line, name string) int64 {
+	_, rest, _ := strings.Cut(line, ","+name)
+	if rest == "" {
+		_, rest, _ = strings.Cut(line, ":"+name)
+	}
+	v, _, _ := strings.Cut(rest, ",")
+	n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	return n
+}
+
+// reportServer reports round trips per decision (script calls over b.N) and
+// the server's time per script call, from the difference between two
+// scriptStats readings.
+func reportServer(b *testing.B, c *goredis.Client, calls0, usec0 int64) {
+	calls, usec := scriptStats(b, c)
+	b.ReportMetric(float64(calls-calls0)/float64(b.N), "roundtrips/op")
+	if calls > calls0 {
+		b.ReportMetric(float64(usec-usec0)/float64(calls-calls0), "server-µs/call")
+	}
 }
 
 // BenchmarkTake measures one decision (default policy, SlidingLog, time
@@ -60,7 +87,7 @@ func BenchmarkTake(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("keys=%d/serial", keys), func(b *testing.B) {
 			b.ReportAllocs()
-			before := scriptCalls(b, c)
+			calls, usec := scriptStats(b, c)
 			i := 0
 			for b.Loop() {
 				if _, err := s.Take(context.Background(), store.Request{Key: ks[i%keys], Policy: &p, Cost: 1}); err != nil {
@@ -68,11 +95,11 @@ func BenchmarkTake(b *testing.B) {
 				}
 				i++
 			}
-			b.ReportMetric(float64(scriptCalls(b, c)-before)/float64(b.N), "roundtrips/op")
+			reportServer(b, c, calls, usec)
 		})
 		b.Run(fmt.Sprintf("keys=%d/parallel", keys), func(b *testing.B) {
 			b.ReportAllocs()
-			before := scriptCalls(b, c)
+			calls, usec := scriptStats(b, c)
 			var next atomic.Int64
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -83,7 +110,7 @@ func BenchmarkTake(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64(scriptCalls(b, c)-before)/float64(b.N), "roundtrips/op")
+			reportServer(b, c, calls, usec)
 		})
 	}
 }
