@@ -16,6 +16,13 @@
 -- Numbers are Lua doubles: every value here is an integer below 2^53, so the
 -- arithmetic is exact; SlidingCounter's products of a count and a length,
 -- which can exceed 2^53, go through muldiv.
+--
+-- The script runs once per decision: it is all the work ratekit gives a
+-- shared Redis, so it is written for Lua 5.1's interpreter. Calls into C
+-- (string.byte, math.floor, ...) cost more than arithmetic, so bytes are read
+-- several per call and integer division uses %; per-window tables start
+-- with room for three windows instead of growing; searches start where the
+-- answer usually is. BenchmarkScript measures its cost per decision.
 
 local byte, char, sub, floor = string.byte, string.char, string.sub, math.floor
 local U32 = 4294967296
@@ -31,7 +38,7 @@ local counter = ARGV[3] == '1'
 local record = ARGV[4] == '1'
 local slack = tonumber(ARGV[5])
 local nw = (#ARGV - 5) / 2
-local lens, lims = {}, {}
+local lens, lims = { 0, 0, 0 }, { 0, 0, 0 }
 local longest = 0
 for i = 1, nw do
   lens[i] = tonumber(ARGV[4 + 2 * i])
@@ -39,21 +46,36 @@ for i = 1, nw do
   if lens[i] > longest then longest = lens[i] end
 end
 
--- getn reads a w-byte big-endian unsigned integer at 1-based position p.
+-- getn reads a w-byte (2, 4 or 6) big-endian unsigned integer at 1-based
+-- position p.
 local function getn(s, p, w)
-  local v = 0
-  for i = p, p + w - 1 do v = v * 256 + byte(s, i) end
+  if w == 2 then
+    local a, b = byte(s, p, p + 1)
+    return a * 256 + b
+  end
+  local a, b, c, d, e, f = byte(s, p, p + w - 1)
+  local v = ((a * 256 + b) * 256 + c) * 256 + d
+  if w == 6 then v = (v * 256 + e) * 256 + f end
   return v
 end
 
--- putn encodes a non-negative integer v as w big-endian bytes.
-local function putn(v, w)
-  local b = {}
-  for i = w, 1, -1 do
-    b[i] = v % 256
-    v = floor(v / 256)
-  end
-  return char(unpack(b))
+-- putn encodes v mod 256^w as w (2, 4 or 6) big-endian bytes, for an
+-- integer v >= 0; with w = 6, the byte lead (if given) comes first.
+local function putn(v, w, lead)
+  local b6 = v % 256
+  v = (v - b6) / 256
+  local b5 = v % 256
+  if w == 2 then return char(b5, b6) end
+  v = (v - b5) / 256
+  local b4 = v % 256
+  v = (v - b4) / 256
+  local b3 = v % 256
+  if w == 4 then return char(b3, b4, b5, b6) end
+  v = (v - b3) / 256
+  local b2 = v % 256
+  v = (v - b2) / 256
+  if lead then return char(lead, v % 256, b2, b3, b4, b5, b6) end
+  return char(v % 256, b2, b3, b4, b5, b6)
 end
 
 -- pick returns the 1-based binding window, as window.Decision.pickLimiting.
@@ -83,15 +105,15 @@ if counter then
   -- floor(last / length) and need not be stored.
   local valid = #s == 7 + 8 * nw and byte(s, 1) == 4
   local last = valid and getn(s, 2, 6) or 0
-  local prev, curr, epoch = {}, {}, {}
+  local prev, curr, epoch = { 0, 0, 0 }, { 0, 0, 0 }, { 0, 0, 0 }
   local changed = false
-  local rejecting, waits = {}, {}
+  local rejecting, waits = { false, false, false }, { 0, 0, 0 }
   local allowed = true
   for i = 1, nw do
     local len = lens[i]
     local e, p, c = 0, 0, 0
     if valid then
-      e = floor(last / len)
+      e = (last - last % len) / len
       p = getn(s, 8 + 8 * (i - 1), 4)
       c = getn(s, 12 + 8 * (i - 1), 4)
     end
@@ -99,7 +121,7 @@ if counter then
     -- at t and keeps its counts. Rolling a window that counts something is
     -- written back even when the request is rejected, as window.Counter
     -- does: after a later backward step the re-anchored counts differ.
-    local k = floor(t / len)
+    local k = (t - t % len) / len
     if k ~= e and (p > 0 or c > 0) then changed = true end
     if k == e + 1 then
       p, c = c, 0
@@ -113,12 +135,13 @@ if counter then
   -- (limit 2^31 over a day), so a is split in 16-bit halves and every
   -- intermediate stays below 2^49.
   local function muldiv(a, b, d)
-    local ah = floor(a / 65536)
+    local al = a % 65536
+    local ah = (a - al) / 65536
     local x = ah * b
-    local q1 = floor(x / d)
-    local y = (x - q1 * d) * 65536 + (a - ah * 65536) * b
-    local q2 = floor(y / d)
-    return q1 * 65536 + q2, y - q2 * d
+    local r1 = x % d
+    local y = r1 * 65536 + al * b
+    local r2 = y % d
+    return (x - r1) / d * 65536 + (y - r2) / d, r2
   end
   -- carried returns ceil(prev * (length - el) / length): the previous
   -- slot's weighted share, rounded up. The estimate rounded up to whole
@@ -159,14 +182,13 @@ if counter then
     changed = true
   end
   if record and changed then
-    local parts = { char(4), putn(t, 6) }
+    local state = putn(t, 6, 4)
     for i = 1, nw do
-      parts[#parts + 1] = putn(prev[i] % U32, 4)
-      parts[#parts + 1] = putn(curr[i] % U32, 4)
+      state = state .. putn(prev[i] % U32, 4) .. putn(curr[i] % U32, 4)
     end
-    redis.call('SET', key, table.concat(parts), 'PX', 2 * longest + slack)
+    redis.call('SET', key, state, 'PX', 2 * longest + slack)
   end
-  local rem, res = {}, {}
+  local rem, res = { 0, 0, 0 }, { 0, 0, 0 }
   for i = 1, nw do
     local len = lens[i]
     local el = t - epoch[i] * len
@@ -179,8 +201,7 @@ if counter then
   local best = pick(allowed, rem, rejecting, waits)
   local out = { allowed and 1 or 0, best - 1, allowed and 0 or waits[best] }
   for i = 1, nw do
-    out[#out + 1] = rem[i]
-    out[#out + 1] = res[i]
+    out[2 * i + 2], out[2 * i + 3] = rem[i], res[i]
   end
   return out
 end
@@ -212,18 +233,57 @@ local M = wide and U32 or 65536
 local rlast = 0
 if n > 0 then rlast = getn(s, hdr + (n - 1) * es, sw) end
 
-local function at(i)
-  return newest - ((rlast - getn(s, hdr + i * es, sw)) % M)
+-- at returns the instant of entry i (0-based).
+local at
+if wide then
+  at = function(i)
+    local p = hdr + i * es
+    local a, b, c, d = byte(s, p, p + 3)
+    return newest - ((rlast - (((a * 256 + b) * 256 + c) * 256 + d)) % M)
+  end
+else
+  at = function(i)
+    local p = hdr + i * es
+    local a, b = byte(s, p, p + 1)
+    return newest - ((rlast - (a * 256 + b)) % M)
+  end
 end
 local function cb(i)
   if not costs then return i end
   if i == n then return total end
   return getn(s, hdr + i * es + sw, 4)
 end
-local function firstAfter(cut)
-  local lo, hi = 0, n
+-- firstAfter returns the first entry after instant cut, or n if none. The
+-- entries are in time order, so it is a binary search, which first gallops
+-- (steps of 1, 2, 4, ...) from the end where the answer usually is: the
+-- oldest entries for the longest window (few have expired since the last
+-- admission), the newest for a shorter one (fromBack).
+local function firstAfter(cut, fromBack)
+  local lo, hi, step = 0, n, 1
+  if fromBack then
+    while true do
+      local i = hi - step
+      if i < lo then break end
+      if at(i) <= cut then
+        lo = i + 1
+        break
+      end
+      hi, step = i, step * 2
+    end
+  else
+    while true do
+      local i = lo + step - 1
+      if i >= hi then break end
+      if at(i) > cut then
+        hi = i
+        break
+      end
+      lo, step = i + 1, step * 2
+    end
+  end
   while lo < hi do
-    local mid = floor((lo + hi) / 2)
+    local mid = lo + hi
+    mid = (mid - mid % 2) / 2
     if at(mid) > cut then hi = mid else lo = mid + 1 end
   end
   return lo
@@ -233,7 +293,8 @@ local function firstCumAtLeast(from, need)
   local want = (need - base) % U32
   local lo, hi = from, n - 1
   while lo < hi do
-    local mid = floor((lo + hi) / 2)
+    local mid = lo + hi
+    mid = (mid - mid % 2) / 2
     if (cb(mid + 1) - base) % U32 >= want then hi = mid else lo = mid + 1 end
   end
   return lo
@@ -250,12 +311,14 @@ if n > 0 and t < newest then
 end
 
 local ctot = cb(n)
-local rejecting, waits, firsts, rem = {}, {}, {}, {}
+local rejecting, waits, firsts, rem = { false, false, false }, { 0, 0, 0 }, { 0, 0, 0 }, { 0, 0, 0 }
 local allowed = true
+local cut -- the first entry inside the longest window
 for i = 1, nw do
   local len, lim = lens[i], lims[i]
-  local first = firstAfter(t - len)
+  local first = firstAfter(t - len, len < longest)
   firsts[i] = first
+  if len == longest then cut = first end
   local used = (ctot - cb(first)) % U32
   if cost > lim then
     rejecting[i], waits[i], allowed = true, longest, false
@@ -268,7 +331,7 @@ for i = 1, nw do
 end
 
 local admit = allowed and record
-local res = {}
+local res = { 0, 0, 0 }
 for i = 1, nw do
   if admit then rem[i] = rem[i] - cost end
   if rem[i] < 0 then rem[i] = 0 end
@@ -281,8 +344,6 @@ for i = 1, nw do
 end
 
 if admit then
-  local cut = 0
-  if n > 0 and t - at(0) >= longest then cut = firstAfter(t - longest) end
   -- An admission in the newest entry's millisecond joins that entry (its
   -- cost grows) when running totals exist anyway, or when some limit is
   -- larger than the longest window has milliseconds: then merging is what
@@ -299,34 +360,43 @@ if admit then
   local nsw = nwide and 4 or 2
   local nM = nwide and U32 or 65536
   local flags = (nwide and 1 or 0) + (ncosts and 2 or 0)
-  local parts = { char(flags), putn(t, 6) }
-  if ncosts then parts[3] = putn((ctot + cost) % U32, 4) end
-  local stamp
+  local head = putn(t, 6, flags)
+  if ncosts then head = head .. putn((ctot + cost) % U32, 4) end
+  local state
   if nwide == wide and ncosts == costs then
-    if cut < n then parts[#parts + 1] = sub(s, hdr + cut * es) end
-    if n > 0 then stamp = (rlast + (t - newest)) % M else stamp = t % M end
+    -- The surviving entries keep their bytes: one copy of them.
+    local kept = cut < n and sub(s, hdr + cut * es) or ''
+    local stamp = t % M
+    if n > 0 then stamp = (rlast + (t - newest)) % M end
+    if merge then
+      state = head .. kept
+    elseif ncosts then
+      state = head .. kept .. putn(stamp, nsw) .. putn(ctot % U32, 4)
+    else
+      state = head .. kept .. putn(stamp, nsw)
+    end
   else
     -- The layout changes (first cost > 1 or first merge, or the longest
     -- window crossed 65535 ms): re-encode the surviving entries.
+    local parts = { head }
     for i = cut, n - 1 do
       parts[#parts + 1] = putn(at(i) % nM, nsw)
       if ncosts then parts[#parts + 1] = putn(cb(i) % U32, 4) end
     end
-    stamp = t % nM
+    if not merge then
+      parts[#parts + 1] = putn(t % nM, nsw)
+      if ncosts then parts[#parts + 1] = putn(ctot % U32, 4) end
+    end
+    state = table.concat(parts)
   end
-  if not merge then
-    parts[#parts + 1] = putn(stamp, nsw)
-    if ncosts then parts[#parts + 1] = putn(ctot % U32, 4) end
-  end
-  redis.call('SET', key, table.concat(parts), 'PX', longest + slack)
+  redis.call('SET', key, state, 'PX', longest + slack)
 elseif shifted then
-  redis.call('SET', key, char(byte(s, 1)) .. putn(newest, 6) .. sub(s, 8), 'PX', longest + slack)
+  redis.call('SET', key, putn(newest, 6, byte(s, 1)) .. sub(s, 8), 'PX', longest + slack)
 end
 
 local best = pick(allowed, rem, rejecting, waits)
 local out = { allowed and 1 or 0, best - 1, allowed and 0 or waits[best] }
 for i = 1, nw do
-  out[#out + 1] = rem[i]
-  out[#out + 1] = res[i]
+  out[2 * i + 2], out[2 * i + 3] = rem[i], res[i]
 end
 return out
