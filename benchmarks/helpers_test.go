@@ -2,6 +2,7 @@ package benchmarks_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"strconv"
@@ -85,32 +86,47 @@ func uniquePrefix() string {
 
 // commandCalls reads INFO commandstats and returns the calls of script
 // invocations (EVAL, EVALSHA and their _RO forms, FCALL), one per round trip
-// for both Redis peers, and the calls of every command but INFO. Redis 7 counts
-// the commands a script runs (GET, SET, TIME...) under their own names too, so
-// the second figure is server-side work, not round trips.
-func commandCalls(ctx context.Context, c *goredis.Client) (scripts, all int64, err error) {
+// for both Redis peers, the microseconds the server spent in them, and the
+// calls of every command but INFO. Redis 7 counts the commands a script runs
+// (GET, SET, TIME...) under their own names too, so the last figure is
+// server-side work, not round trips; a script's time includes theirs.
+func commandCalls(ctx context.Context, c *goredis.Client) (scripts, scriptUsec, all int64, err error) {
 	s, err := c.Info(ctx, "commandstats").Result()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	for _, line := range strings.Split(s, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
 		if !ok || !strings.HasPrefix(name, "cmdstat_") || name == "cmdstat_info" {
 			continue
 		}
-		_, rest, _ = strings.Cut(rest, "calls=")
-		n, _, _ := strings.Cut(rest, ",")
-		v, err := strconv.ParseInt(n, 10, 64)
+		calls, err := statField(rest, "calls")
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
-		all += v
+		all += calls
 		switch strings.TrimPrefix(name, "cmdstat_") {
 		case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro":
-			scripts += v
+			usec, err := statField(rest, "usec")
+			if err != nil {
+				return 0, 0, 0, err
+			}
+			scripts += calls
+			scriptUsec += usec
 		}
 	}
-	return scripts, all, nil
+	return scripts, scriptUsec, all, nil
+}
+
+// statField returns the integer field name of a commandstats entry
+// ("calls=3,usec=41,usec_per_call=13.67,...").
+func statField(fields, name string) (int64, error) {
+	for _, f := range strings.Split(fields, ",") {
+		if k, v, _ := strings.Cut(f, "="); k == name {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("commandstats: no %s in %q", name, fields)
 }
 
 // sentCounter is a go-redis hook counting round trips from the client side:
