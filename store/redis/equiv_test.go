@@ -23,8 +23,9 @@ var (
 // sees realistic epochs.
 var t0 = time.UnixMilli(1_763_800_000_123)
 
-// equivPolicies cover both algorithms, one to three windows, 16- and 32-bit
-// instants (longest window above 65535 ms), and limits of 1.
+// equivPolicies cover both algorithms, one to four windows, 16- and 32-bit
+// instants (longest window above 65535 ms), limits of 1, and two windows of
+// the same (longest) length.
 var equivPolicies = map[string]window.Policy{
 	"lindris":         window.Default(),
 	"three":           {Windows: []window.Window{{Length: 10 * time.Second, Limit: 7}, {Length: time.Second, Limit: 3}, {Length: 250 * time.Millisecond, Limit: 2}}},
@@ -33,6 +34,17 @@ var equivPolicies = map[string]window.Policy{
 	"counter-lindris": {Windows: window.Default().Windows, Algorithm: window.SlidingCounter},
 	"counter-three":   {Windows: []window.Window{{Length: 10 * time.Second, Limit: 7}, {Length: time.Second, Limit: 3}, {Length: 250 * time.Millisecond, Limit: 2}}, Algorithm: window.SlidingCounter},
 	"counter-wide":    {Windows: []window.Window{{Length: 90 * time.Second, Limit: 20}, {Length: 5 * time.Second, Limit: 4}}, Algorithm: window.SlidingCounter},
+	"four":            {Windows: fourWindows},
+	"counter-four":    {Windows: fourWindows, Algorithm: window.SlidingCounter},
+}
+
+// fourWindows has more windows than the script's tables start with room
+// for, and two of the same length, the longest.
+var fourWindows = []window.Window{
+	{Name: "ten", Length: 10 * time.Second, Limit: 9},
+	{Name: "ten-strict", Length: 10 * time.Second, Limit: 6},
+	{Length: time.Second, Limit: 3},
+	{Length: 250 * time.Millisecond, Limit: 2},
 }
 
 func seeds(def int) []uint64 {
@@ -169,6 +181,18 @@ func TestR02EquivalenceRealRedis(t *testing.T) {
 // count times a length exceeds 2^53 and Lua doubles alone would round.
 func TestR14HugeValuesEquivalence(t *testing.T) {
 	_, c := newMini(t)
+	runHugeValues(t, c)
+}
+
+// TestR14HugeValuesEquivalenceRealRedis is TestR14HugeValuesEquivalence on
+// redis-server's Lua, whose arithmetic is not gopher-lua's.
+func TestR14HugeValuesEquivalenceRealRedis(t *testing.T) {
+	c, _ := realClient(t)
+	runHugeValues(t, c)
+}
+
+func runHugeValues(t *testing.T, c Scripter) {
+	t.Helper()
 	huge := []window.Window{{Length: window.MaxLength, Limit: math.MaxInt32}, {Length: 24 * time.Hour, Limit: math.MaxInt32 - 7}, {Length: time.Hour, Limit: 1 << 30}}
 	policies := map[string]window.Policy{
 		"log":     {Windows: huge},

@@ -313,7 +313,7 @@ end
 local ctot = cb(n)
 local rejecting, waits, firsts, rem = { false, false, false }, { 0, 0, 0 }, { 0, 0, 0 }, { 0, 0, 0 }
 local allowed = true
-local cut -- the first entry inside the longest window
+local cut = 0 -- the first entry inside the longest window
 for i = 1, nw do
   local len, lim = lens[i], lims[i]
   local first = firstAfter(t - len, len < longest)
