@@ -32,7 +32,7 @@ func BenchmarkMemoryLatency(b *testing.B) {
 				buf[l*words] = uint64(perm[(i+1)%lines] * words)
 			}
 			p := uint64(perm[0] * words)
-			for range lines { // one untimed lap: the pages are mapped, the TLB warm
+			for range lines { // one untimed lap, so every page is mapped before timing
 				p = buf[p]
 			}
 			for b.Loop() {

@@ -1,11 +1,11 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # run.sh: every peer benchmark COUNT times (default 6) into results/bench.txt,
 # benchstat into results/benchstat.txt, the chart into results/chart.svg, the
 # heap per tracked client into results/heap.txt, the machine's memory latency
 # into results/latency.txt and the accuracy table into
 # results/accuracy.{txt,csv}. Redis scenarios need a
 # server at REDIS_ADDR (default 127.0.0.1:6379); they are skipped without one.
-set -eu
+set -euo pipefail # a failing go test must fail the run, not vanish into tee
 cd "$(dirname "$0")"
 COUNT=${COUNT:-6}
 BENCHSTAT=${BENCHSTAT:-$(go env GOPATH)/bin/benchstat}
