@@ -228,9 +228,9 @@ func TestHugeLimitsStateBounded(t *testing.T) {
 // alone. KEYS and ARGV are the function's parameters, shadowing the globals.
 // ARGV[1..3] are keys (clients), decisions and the first decision's number;
 // ARGV[4] is "1" for SlidingCounter, ARGV[5] the key prefix. Client i%keys
-// is asked at ms base+i·step
-// with step = 1000/keys, so each client is seen once a second. The reply is
-// the microseconds the batch took and the decisions admitted.
+// is asked at ms base+i·step with step = 1000/keys, so each client is seen
+// once a second. The reply is the microseconds the batch took and the
+// decisions admitted.
 const scriptLoop = `local function take(KEYS, ARGV)
 %s
 end
@@ -252,14 +252,14 @@ return { (t1[1] - t0[1]) * 1000000 + (t1[2] - t0[2]), admitted }
 // server, without the network, the client or EVALSHA's dispatch: the script
 // runs as a function in a loop inside one EVAL (scriptLoop) on a private
 // redis-server, for 1,000 clients each asked once a second under the default
-// policy (60/min + 2/s), after 61 seconds of that traffic, so every
-// exact log holds a full minute. The clock keeps going across the calls
-// testing makes to each sub-benchmark (one per b.N tried, and per -count),
-// so none of them sees it step back. The exact log admits every decision, as in
-// the mission; the sliding counter, whose estimate rounds up, refuses some
-// (admitted/op). server-µs/decision is the server's clock over the timed batches;
-// GET and SET are included, TIME (the script takes the time as an argument
-// here) is not.
+// policy (60/min + 2/s), after 61 seconds of that traffic, so every exact
+// log holds a full minute. The clock keeps going across the calls testing
+// makes to each sub-benchmark (one per b.N tried, and per -count), so none
+// of them sees it step back. The exact log admits every decision, as in the
+// mission; the sliding counter, whose estimate rounds up, refuses some
+// (admitted/op). server-µs/decision is the server's clock over the timed
+// batches: GET and SET are included, TIME (the script takes the time as an
+// argument here) is not.
 func BenchmarkScript(b *testing.B) {
 	srv := startServer(b)
 	c := goredis.NewClient(clientOptions(srv.Addr))
