@@ -21,11 +21,11 @@ type Input struct {
 	// a Decision with N == 0, Allowed false and RetryAfter set: styles then
 	// write only Retry-After.
 	Decision *window.Decision
-	// Now is the wall-clock instant of the decision. Only styles that send
-	// Unix timestamps ([Scalekit]) read it; they omit the timestamp when Now
-	// is the zero time rather than send a date in year 1. The middleware
-	// leaves it zero for a style that [ReadsNow] says never reads it, and
-	// for an envelope that [EnvelopeReadsNow] says never reads it.
+	// Now is the wall-clock instant of the decision, when the caller has
+	// read the clock anyway. Only styles that send Unix timestamps
+	// ([Scalekit]) need it; the zero time means "now", and such a style
+	// reads the clock itself, so a caller that renders a style which never
+	// reads Now ([Lindris], [Kinde], [IETF]) saves the clock read.
 	Now time.Time
 	// Partition is the optional IETF partition key, sent by [IETF] as the
 	// pk parameter (base64). It must already be opaque, a hash or an HMAC
@@ -84,37 +84,6 @@ func Multi(styles ...Style) Style {
 }
 
 type multi []Style
-
-// ReadsNow reports whether s may read [Input.Now]. It is false for
-// [Lindris], [Kinde], [IETF], and a [Multi] of only those, which never do;
-// true for [Scalekit] and for any other style, which might. A caller that
-// learns false may leave Now zero and save a clock read per response.
-// Envelopes in this package never read Now.
-func ReadsNow(s Style) bool {
-	switch s := s.(type) {
-	case Lindris, Kinde, IETF:
-		return false
-	case multi:
-		for _, e := range s {
-			if ReadsNow(e) {
-				return true
-			}
-		}
-		return false
-	}
-	return true
-}
-
-// EnvelopeReadsNow reports whether e may read [Input.Now]: false for
-// [LindrisBody], [AuthmatechBody] and [ProblemBody] (or pointers to them),
-// true for any other envelope, including types that embed one of them. Like [ReadsNow], it lets a caller skip a clock read.
-func EnvelopeReadsNow(e Envelope) bool {
-	switch e.(type) {
-	case LindrisBody, AuthmatechBody, ProblemBody, *LindrisBody, *AuthmatechBody, *ProblemBody:
-		return false
-	}
-	return true
-}
 
 func (m multi) WriteHeaders(h http.Header, in *Input) {
 	for _, s := range m {

@@ -1,6 +1,9 @@
 package headers
 
-import "net/http"
+import (
+	"net/http"
+	"time"
+)
 
 // Scalekit is the [Style] of the Scalekit API: one window, the binding one,
 // with its reset as a Unix timestamp.
@@ -14,7 +17,7 @@ import "net/http"
 // ([window.Decision.Limiting]), so with several windows the values follow
 // whichever binds. X-RateLimit-Reset is the instant [Input.Now] plus the
 // binding window's reset, in Unix seconds rounded up: a client that waits
-// until then finds capacity freed. It is omitted when Now is the zero time.
+// until then finds capacity freed. A zero Now reads the clock.
 // Timestamps depend on the client's clock agreeing with the server's; prefer
 // a style that sends seconds ([Lindris], [Kinde], [IETF]) when you can.
 //
@@ -48,14 +51,16 @@ func (Scalekit) WriteHeaders(h http.Header, in *Input) {
 	intValues(vals[:n], ints[:n], 1<<0)
 	h[keyXLimit] = vals[0]
 	h[keyXRemaining] = vals[1]
-	if !in.Now.IsZero() {
-		at := in.Now.Add(s.Reset)
-		sec := at.Unix()
-		if at.Nanosecond() != 0 {
-			sec++
-		}
-		h[keyXReset] = stampValue(sec)
+	now := in.Now
+	if now.IsZero() {
+		now = time.Now()
 	}
+	at := now.Add(s.Reset)
+	sec := at.Unix()
+	if at.Nanosecond() != 0 {
+		sec++
+	}
+	h[keyXReset] = stampValue(sec)
 	if !d.Allowed {
 		h[keyRetryAfter] = vals[2]
 	}

@@ -10,55 +10,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ratekit/ratekit/metrics"
 	"github.com/ratekit/ratekit/middleware"
 	"github.com/ratekit/ratekit/store"
 	"github.com/ratekit/ratekit/store/memory"
 	"github.com/ratekit/ratekit/window"
 )
-
-// discardWriter is a ResponseWriter that keeps its header map between
-// requests (cleared, capacity kept), as net/http's server does not; it lets a
-// benchmark count only the limiter's own allocations. With fresh set it
-// handles header maps as net/http's server does instead: a new one for each
-// response, cloned when the status is written.
-type discardWriter struct {
-	h     http.Header
-	code  int
-	fresh bool
-	sent  http.Header
-}
-
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-
-func (w *discardWriter) WriteHeader(code int) {
-	w.code = code
-	if w.fresh {
-		w.sent = w.h.Clone()
-	}
-}
-
-// finish writes the status if the handler did not, as net/http's server does
-// when a handler returns.
-func (w *discardWriter) finish() {
-	if w.code == 0 {
-		w.WriteHeader(http.StatusOK)
-	}
-}
-
-// reset readies w for the next request.
-func (w *discardWriter) reset() {
-	w.code = 0
-	if w.fresh {
-		w.h = make(http.Header)
-		return
-	}
-	clear(w.h)
-}
-
-var noop = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 
 func clockEvery(step time.Duration) func() time.Time {
 	var n atomic.Int64
@@ -175,7 +132,8 @@ func benchHandler(b *testing.B, now func() time.Time, nkeys int, parallel bool, 
 type fixedStore struct{ d window.Decision }
 
 func (s *fixedStore) Take(context.Context, store.Request) (window.Decision, error) { return s.d, nil }
-func (s *fixedStore) Close() error                                                 { return nil }
+
+func (s *fixedStore) Close() error { return nil }
 
 // BenchmarkOverhead measures what the middleware costs besides the store's
 // decision: route and rule lookup, client IP, keyed hash, the Lindris

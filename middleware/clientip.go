@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"strings"
+
+	"github.com/ratekit/ratekit/internal/forwarded"
 )
 
 // ClientIP configures how the limiter finds the client address of a request
@@ -93,20 +94,7 @@ type ClientIP struct {
 	IPv6Prefix int
 }
 
-const (
-	// maxChainHops and maxChainBytes bound the work one request can cause.
-	// No real proxy chain comes near them, so a longer one is hostile or
-	// broken, and we believe none of it.
-	maxChainHops  = 64
-	maxChainBytes = 8 << 10
-
-	// maxNodeLen bounds one hop: the longest address with port,
-	// "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535", is 54 bytes,
-	// which leaves room for an interface name as zone.
-	maxNodeLen = 100
-
-	defaultIPv6Prefix = 64
-)
+const defaultIPv6Prefix = 64
 
 // unknownPeer is the bucket shared by every request whose RemoteAddr is not
 // an address. 0.0.0.0 is never the source of a real TCP connection.
@@ -130,7 +118,7 @@ func (c *ClientIP) validate() error {
 	}
 	if c.Header != "" {
 		switch canon := http.CanonicalHeaderKey(c.Header); {
-		case !isToken(c.Header):
+		case !forwarded.IsToken(c.Header):
 			errs = append(errs, fmt.Errorf("ClientIP.Header %q: not a valid header name", c.Header))
 		case canon == "X-Forwarded-For" || canon == "Forwarded":
 			errs = append(errs, fmt.Errorf("ClientIP.Header %q: a list, leave Header empty to use it", c.Header))
@@ -189,7 +177,7 @@ func (c *ClientIP) locate(r *http.Request) (bucket netip.Prefix, a netip.Addr, e
 // better one: exemption lists, which are matched against the address (never
 // against the masked bucket), must not match it.
 func (c *ClientIP) address(r *http.Request) (a netip.Addr, ok, fallback bool) {
-	peer, ok := parseNode(r.RemoteAddr)
+	peer, ok := forwarded.ParseNode(r.RemoteAddr)
 	if !ok {
 		return netip.Addr{}, false, false
 	}
@@ -243,7 +231,7 @@ func (c *ClientIP) forwardedClient(h http.Header, peer netip.Addr) (a netip.Addr
 		case 0:
 			return peer, true
 		case 1:
-			return parseNode(trimOWS(lines[0]))
+			return forwarded.ParseNode(forwarded.TrimOWS(lines[0]))
 		}
 		return netip.Addr{}, false
 	}
@@ -255,8 +243,8 @@ func (c *ClientIP) forwardedClient(h http.Header, peer netip.Addr) (a netip.Addr
 	}
 	var client netip.Addr
 	if len(xff) > 0 {
-		var hs hops
-		if !hs.addXFF(xff) {
+		var hs forwarded.Chain
+		if !hs.AddXFF(xff) {
 			return netip.Addr{}, false
 		}
 		if client = c.walk(&hs); !client.IsValid() {
@@ -264,8 +252,8 @@ func (c *ClientIP) forwardedClient(h http.Header, peer netip.Addr) (a netip.Addr
 		}
 	}
 	if len(fwd) > 0 {
-		var hs hops
-		if !hs.addForwarded(fwd) {
+		var hs forwarded.Chain
+		if !hs.AddForwarded(fwd) {
 			return netip.Addr{}, false
 		}
 		other := c.walk(&hs)
@@ -283,297 +271,12 @@ func (c *ClientIP) forwardedClient(h http.Header, peer netip.Addr) (a netip.Addr
 // walk finds the client in a chain: the first untrusted hop from the right,
 // or the leftmost hop when all are trusted. A hop that is not an address
 // ends the walk with the invalid Addr.
-func (c *ClientIP) walk(hs *hops) netip.Addr {
-	for i := hs.n - 1; i >= 0; i-- {
-		a := hs.addr[i]
+func (c *ClientIP) walk(hs *forwarded.Chain) netip.Addr {
+	for i := hs.Len() - 1; i >= 0; i-- {
+		a := hs.At(i)
 		if !a.IsValid() || i == 0 || !c.trusted(a) {
 			return a
 		}
 	}
 	return netip.Addr{}
-}
-
-// hops is a forwarding chain, left to right, held in a fixed array so that
-// parsing it never allocates. An invalid Addr marks a hop that could not be
-// read.
-type hops struct {
-	n    int
-	addr [maxChainHops]netip.Addr
-}
-
-// add appends one hop and reports false when the chain is full.
-func (hs *hops) add(a netip.Addr) bool {
-	if hs.n == maxChainHops {
-		return false
-	}
-	hs.addr[hs.n] = a
-	hs.n++
-	return true
-}
-
-// withinBounds reports whether header lines are small enough to read.
-func withinBounds(lines []string) bool {
-	if len(lines) > maxChainHops {
-		return false
-	}
-	total := 0
-	for _, l := range lines {
-		total += len(l)
-	}
-	return total <= maxChainBytes
-}
-
-// addXFF appends the hops of X-Forwarded-For lines. Elements are separated
-// by commas with optional spaces or tabs; an empty element is garbage, not
-// skipped as RFC 9110 list syntax would allow, because no proxy writes one.
-// It reports false when the chain exceeds the bounds.
-func (hs *hops) addXFF(lines []string) bool {
-	if !withinBounds(lines) {
-		return false
-	}
-	for _, line := range lines {
-		for {
-			elem, rest, more := strings.Cut(line, ",")
-			a, _ := parseNode(trimOWS(elem))
-			if !hs.add(a) {
-				return false
-			}
-			if !more {
-				break
-			}
-			line = rest
-		}
-	}
-	return true
-}
-
-// addForwarded appends the for= nodes of Forwarded lines (RFC 7239). An
-// element without exactly one for= parameter is garbage. After a syntax
-// error the rest of that line is one garbage hop: with quoted strings in
-// play, no later comma can be trusted to start an element. It reports false
-// when the chain exceeds the bounds.
-func (hs *hops) addForwarded(lines []string) bool {
-	if !withinBounds(lines) {
-		return false
-	}
-	for _, line := range lines {
-		if !hs.addForwardedLine(line) {
-			return false
-		}
-	}
-	return true
-}
-
-func (hs *hops) addForwardedLine(s string) bool {
-	for {
-		var (
-			node    string
-			nodes   int
-			bad     bool
-			pairEnd bool
-		)
-		s = trimLeftOWS(s)
-		for !pairEnd && !bad {
-			n := tokenLen(s)
-			if n == 0 || n == len(s) || s[n] != '=' {
-				bad = true
-				break
-			}
-			name := s[:n]
-			s = s[n+1:]
-			var val string
-			if len(s) > 0 && s[0] == '"' {
-				end := strings.IndexByte(s[1:], '"')
-				if end < 0 {
-					bad = true
-					break
-				}
-				val = s[1 : 1+end]
-				s = s[2+end:]
-				if strings.IndexByte(val, '\\') >= 0 {
-					// A quoted-pair: never needed by an address, and
-					// it may have hidden the real closing quote.
-					bad = true
-					break
-				}
-			} else {
-				n := tokenLen(s)
-				if n == 0 {
-					bad = true
-					break
-				}
-				val = s[:n]
-				s = s[n:]
-			}
-			if asciiEqualFold(name, "for") {
-				node = val
-				nodes++
-			}
-			s = trimLeftOWS(s)
-			switch {
-			case len(s) == 0 || s[0] == ',':
-				pairEnd = true
-			case s[0] == ';':
-				s = trimLeftOWS(s[1:])
-			default:
-				bad = true
-			}
-		}
-		var a netip.Addr
-		if !bad && nodes == 1 {
-			a, _ = parseNode(node)
-		}
-		if !hs.add(a) {
-			return false
-		}
-		if bad || len(s) == 0 {
-			return true
-		}
-		s = s[1:] // the comma
-	}
-}
-
-// parseNode parses one hop or RemoteAddr: an IP address, optionally with a
-// port, IPv6 optionally bracketed ("1.2.3.4", "1.2.3.4:80", "2001:db8::1",
-// "[2001:db8::1]", "[2001:db8::1]:80"). The address is returned unmapped
-// and without zone; ok is false and the Addr invalid for anything else.
-func parseNode(s string) (a netip.Addr, ok bool) {
-	if len(s) == 0 || len(s) > maxNodeLen {
-		return netip.Addr{}, false
-	}
-	if a, ok := parseIPv4Port(s); ok {
-		return a, true
-	}
-	return parseNodeGeneral(s)
-}
-
-// parseIPv4Port parses the commonest RemoteAddr and hop, "a.b.c.d:port"
-// or "a.b.c.d", in one pass. It accepts only strings that netip accepts as
-// the same address (four decimal fields of 1 to 3 digits, at most 255,
-// without leading zeros; a port of 1 to 5 digits, at most 65535), and says
-// false for anything else, which parseNodeGeneral then decides: it never
-// rejects what netip would accept, it just leaves it to netip.
-func parseIPv4Port(s string) (netip.Addr, bool) {
-	var a [4]byte
-	i := 0
-	for f := range a {
-		if f > 0 {
-			if i == len(s) || s[i] != '.' {
-				return netip.Addr{}, false
-			}
-			i++
-		}
-		start, v := i, 0
-		for i < len(s) && i-start < 3 && '0' <= s[i] && s[i] <= '9' {
-			v = v*10 + int(s[i]-'0')
-			i++
-		}
-		if n := i - start; n == 0 || v > 255 || (n > 1 && s[start] == '0') {
-			return netip.Addr{}, false
-		}
-		a[f] = byte(v)
-	}
-	if i == len(s) {
-		return netip.AddrFrom4(a), true
-	}
-	port := s[i+1:]
-	if s[i] != ':' || len(port) == 0 || len(port) > 5 {
-		return netip.Addr{}, false
-	}
-	p := 0
-	for j := 0; j < len(port); j++ {
-		c := port[j]
-		if c < '0' || c > '9' {
-			return netip.Addr{}, false
-		}
-		p = p*10 + int(c-'0')
-	}
-	if p > 65535 {
-		return netip.Addr{}, false
-	}
-	return netip.AddrFrom4(a), true
-}
-
-// parseNodeGeneral is parseNode for every form, with netip's parsers. s is
-// not empty and at most maxNodeLen bytes.
-func parseNodeGeneral(s string) (a netip.Addr, ok bool) {
-	// Pick the one parser that can succeed: a failed parse allocates its
-	// error, and RemoteAddr always has a port.
-	var err error
-	switch colons := strings.Count(s, ":"); {
-	case s[0] == '[' && s[len(s)-1] == ']':
-		a, err = netip.ParseAddr(s[1 : len(s)-1])
-		if err == nil && !a.Is6() {
-			return netip.Addr{}, false
-		}
-	case s[0] == '[' || colons == 1:
-		var ap netip.AddrPort
-		ap, err = netip.ParseAddrPort(s)
-		a = ap.Addr()
-	default:
-		a, err = netip.ParseAddr(s)
-	}
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return a.Unmap().WithZone(""), true
-}
-
-func trimLeftOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	return s
-}
-
-func trimOWS(s string) string {
-	s = trimLeftOWS(s)
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// tokenLen returns the length of the RFC 9110 token at the start of s.
-func tokenLen(s string) int {
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return i
-		}
-	}
-	return len(s)
-}
-
-func isToken(s string) bool {
-	return len(s) > 0 && tokenLen(s) == len(s)
-}
-
-func isTchar(b byte) bool {
-	switch {
-	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		return true
-	}
-	switch b {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
-}
-
-// asciiEqualFold reports whether s equals lower, which must be lower-case
-// ASCII, ignoring ASCII case.
-func asciiEqualFold(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		if b != lower[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ratekit/ratekit/internal/forwarded"
+
 	"github.com/ratekit/ratekit/store/memory"
 	"github.com/ratekit/ratekit/store/storetest"
 )
@@ -423,48 +425,6 @@ func TestClone(t *testing.T) {
 	}
 }
 
-func TestParseNode(t *testing.T) {
-	tests := []struct {
-		in   string
-		want string // "" for not a node
-	}{
-		{"203.0.113.9", "203.0.113.9"},
-		{"203.0.113.9:80", "203.0.113.9"},
-		{"2001:db8::1", "2001:db8::1"},
-		{"[2001:db8::1]", "2001:db8::1"},
-		{"[2001:db8::1]:80", "2001:db8::1"},
-		{"[fe80::1%eth0]:80", "fe80::1"},
-		{"::ffff:203.0.113.9", "203.0.113.9"},
-		{"[::ffff:203.0.113.9]:80", "203.0.113.9"},
-		{"", ""},
-		{"[]", ""},
-		{"[1.2.3.4]", ""},
-		{"[1.2.3.4]:80", ""},
-		{"1.2.3.4:65536", ""},
-		{"1.2.3.4:-1", ""},
-		{"1.2.3.4:_obf", ""},
-		{"2001:db8::1:", ""},
-		{"unknown", ""},
-		{" 1.2.3.4", ""},
-		{"1.2.3.4%eth0", ""},
-		{"fe80::1%" + strings.Repeat("z", 200), ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			got, ok := parseNode(tc.in)
-			if tc.want == "" {
-				if ok || got.IsValid() {
-					t.Errorf("parseNode(%q) = %v, %t, want invalid, false", tc.in, got, ok)
-				}
-				return
-			}
-			if want := netip.MustParseAddr(tc.want); !ok || got != want {
-				t.Errorf("parseNode(%q) = %v, %t, want %v, true", tc.in, got, ok, want)
-			}
-		})
-	}
-}
-
 func TestResolveHotPathAllocs(t *testing.T) {
 	c := ClientIP{TrustedProxies: prefixes(t, "10.0.0.0/8")}
 	tests := []struct {
@@ -555,7 +515,7 @@ func FuzzClientIP(f *testing.F) {
 
 		// The same chain written as RFC 7239 for= nodes must name the same
 		// client, alone or beside X-Forwarded-For.
-		if fwd, ok := asForwarded(lines); ok && chainBytes(fwd) <= maxChainBytes {
+		if fwd, ok := asForwarded(lines); ok && chainBytes(fwd) <= forwarded.MaxBytes {
 			r := xffRequest(remoteAddr, nil)
 			r.Header["Forwarded"] = fwd
 			if alt := c.resolve(r); alt != got {
@@ -573,11 +533,11 @@ func FuzzClientIP(f *testing.F) {
 		for i, l := range lines {
 			elems := strings.Split(l, ",")
 			for j, e := range elems {
-				elems[j] = altNode(trimOWS(e))
+				elems[j] = altNode(forwarded.TrimOWS(e))
 			}
 			altLines[i] = strings.Join(elems, ",")
 		}
-		if (chainBytes(lines) > maxChainBytes) != (chainBytes(altLines) > maxChainBytes) {
+		if (chainBytes(lines) > forwarded.MaxBytes) != (chainBytes(altLines) > forwarded.MaxBytes) {
 			return // the rewrite crossed the size bound; nothing to compare
 		}
 		if alt := c.resolve(xffRequest(altRemote, altLines)); alt != got {
@@ -593,7 +553,7 @@ func asForwarded(lines []string) ([]string, bool) {
 	for i, l := range lines {
 		elems := strings.Split(l, ",")
 		for j, e := range elems {
-			e = trimOWS(e)
+			e = forwarded.TrimOWS(e)
 			if strings.ContainsAny(e, `"\`) {
 				return nil, false
 			}
@@ -622,22 +582,22 @@ func chainBytes(lines []string) int {
 
 // modelResolve is resolve for X-Forwarded-For, written for clarity.
 func modelResolve(c *ClientIP, remote string, lines []string) netip.Prefix {
-	peer, ok := parseNode(remote)
+	peer, ok := forwarded.ParseNode(remote)
 	if !ok {
 		return unknownPeer()
 	}
-	if !c.trusted(peer) || len(lines) == 0 || len(lines) > maxChainHops || chainBytes(lines) > maxChainBytes {
+	if !c.trusted(peer) || len(lines) == 0 || len(lines) > forwarded.MaxHops || chainBytes(lines) > forwarded.MaxBytes {
 		return c.bucket(peer)
 	}
 	var hops []string
 	for _, l := range lines {
 		hops = append(hops, strings.Split(l, ",")...)
 	}
-	if len(hops) > maxChainHops {
+	if len(hops) > forwarded.MaxHops {
 		return c.bucket(peer)
 	}
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, ok := parseNode(strings.Trim(hops[i], " \t"))
+		a, ok := forwarded.ParseNode(strings.Trim(hops[i], " \t"))
 		if !ok {
 			return c.bucket(peer)
 		}
@@ -776,49 +736,5 @@ func TestR16to19EndToEnd(t *testing.T) {
 				t.Errorf("%d requests: admitted %d, want %d", tc.n, got, tc.want)
 			}
 		})
-	}
-}
-
-// parseIPv4PortSeeds are the edges of the IPv4 fast path: everything around
-// leading zeros, field and port bounds, and forms it must leave to netip.
-var parseIPv4PortSeeds = []string{
-	"1.2.3.4", "1.2.3.4:80", "0.0.0.0:0", "255.255.255.255:65535", "10.0.0.1:40000",
-	"256.1.1.1", "1.2.3.256:1", "01.2.3.4", "1.2.3.04:80", "1.2.3.0:080", "1.2.3.4:00080", "1.2.3.4:000080",
-	"1.2.3.4:65536", "1.2.3.4:99999", "1.2.3.4:", "1.2.3.4:+1", "1.2.3.4:-1", "1.2.3.4: 80", "1.2.3.4:8 0",
-	"1.2.3", "1.2.3.4.5", "1.2.3.4.", ".1.2.3.4", "1..2.3", "1234.1.1.1", "1.2.3.4:80:81", "1.2.3.4%eth0",
-	"[1.2.3.4]:80", "::ffff:1.2.3.4", "[::ffff:1.2.3.4]:80", "1.2.3.4/32", "1.2.3.4 ", " 1.2.3.4", "",
-	"\x31.2.3.4", "1.2.3.4\x00", "١.2.3.4",
-}
-
-// TestParseIPv4Port checks the fast path against netip on its edges.
-func TestParseIPv4Port(t *testing.T) {
-	for _, s := range parseIPv4PortSeeds {
-		checkParseIPv4Port(t, s)
-	}
-}
-
-// FuzzParseIPv4Port checks that the IPv4 fast path of parseNode accepts
-// nothing netip rejects and always finds netip's address.
-func FuzzParseIPv4Port(f *testing.F) {
-	for _, s := range parseIPv4PortSeeds {
-		f.Add(s)
-	}
-	f.Fuzz(checkParseIPv4Port)
-}
-
-func checkParseIPv4Port(t *testing.T, s string) {
-	a, ok := parseIPv4Port(s)
-	if !ok {
-		return
-	}
-	if len(s) == 0 || len(s) > maxNodeLen {
-		t.Fatalf("parseIPv4Port(%q) accepted a node parseNode bounds out", s)
-	}
-	want, wantOK := parseNodeGeneral(s)
-	if !wantOK || a != want {
-		t.Fatalf("parseIPv4Port(%q) = %v, true; netip says %v, %v", s, a, want, wantOK)
-	}
-	if got, _ := parseNode(s); got != a {
-		t.Fatalf("parseNode(%q) = %v, want %v", s, got, a)
 	}
 }

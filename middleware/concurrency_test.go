@@ -1,7 +1,9 @@
 package middleware_test
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +12,8 @@ import (
 	"github.com/ratekit/ratekit/middleware"
 	"github.com/ratekit/ratekit/window"
 )
+
+// Config.Concurrency: requests in flight per client.
 
 // TestConcurrencyLimit: 100 goroutines of one client holding slow requests
 // never have more than the limit in flight; the rest get 429 limited by
@@ -97,5 +101,74 @@ func TestConcurrencySlotReleasedOnPanicAndRejection(t *testing.T) {
 	f.clk.Advance(time.Second)
 	if c := f.do("192.0.2.81:1").Code; c != 200 {
 		t.Fatalf("next second: %d, want 200", c)
+	}
+}
+
+// TestShadowRuleConcurrency: a request over a shadow rule's concurrency
+// limit is reported, not refused, and like a refusal it takes nothing from
+// the rate windows.
+func TestShadowRuleConcurrency(t *testing.T) {
+	threePerMinute := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 3}}}
+	f := newFixture(t, middleware.Config{Concurrency: 1,
+		Rules: []middleware.Rule{{Policy: threePerMinute, Shadow: true}}})
+	release, started := make(chan struct{}), make(chan struct{})
+	h := f.lim.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Slow") != "" {
+			close(started)
+			<-release
+		}
+	}))
+	send := func(slow bool) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "192.0.2.1:1"
+		if slow {
+			r.Header.Set("X-Slow", "1")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); send(true) }() // holds the one slot; 1 of 3 used
+	<-started
+	w := send(false)
+	close(release)
+	wg.Wait()
+	if w.Code != 200 || w.Header().Get("Retry-After") != "" || w.Header().Get("X-Ratelimit-Limited-By") != "concurrency" {
+		t.Errorf("shadow rule, second request in flight with Concurrency 1: %d, Retry-After %q, Limited-By %q; want 200, none, concurrency",
+			w.Code, w.Header().Get("Retry-After"), w.Header().Get("X-Ratelimit-Limited-By"))
+	}
+	if rem := send(false).Header().Get("X-Ratelimit-Remaining"); rem != "1" {
+		t.Errorf("third request: Remaining %q, want 1 (the shadow refusal took nothing from 3/min)", rem)
+	}
+}
+
+// TestConcurrencyRespectsBreakerAndDenyCache: with the breaker open no slot
+// is asked for, and a client the deny cache refuses costs no slot calls.
+func TestConcurrencyRespectsBreakerAndDenyCache(t *testing.T) {
+	ss := newFaulty(t, nil)
+	f := newFixture(t, middleware.Config{Store: ss, HashKey: []byte("k"), Concurrency: 3,
+		Breaker: middleware.Breaker{Failures: 4, Cooldown: time.Hour}})
+	for range 3 {
+		f.do("192.0.2.110:1")
+	}
+	acquires := ss.Acquires()
+	for range 20 {
+		if c := f.do("192.0.2.110:1").Code; c != 429 {
+			t.Fatalf("hammering client: %d, want 429", c)
+		}
+	}
+	if got := ss.Acquires() - acquires; got != 0 {
+		t.Errorf("%d slot calls for 20 requests the deny cache refused, want 0", got)
+	}
+	ss.Fail(errTimeout)
+	for i := range 50 {
+		if c := f.do(fmt.Sprintf("192.0.2.%d:2", i)).Code; c != 200 {
+			t.Fatalf("fail-open request %d: %d", i, c)
+		}
+	}
+	if got := ss.Acquires() - acquires; got > 4 {
+		t.Errorf("%d slot calls for 50 requests with the store down and the breaker opening after 4 failures, want at most 4", got)
 	}
 }

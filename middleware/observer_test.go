@@ -1,42 +1,21 @@
 package middleware_test
 
 import (
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/ratekit/ratekit/middleware"
 )
 
-// recorder is an Observer that keeps every call as a line.
-type recorder struct {
-	mu    sync.Mutex
-	calls []string
-}
-
-func (r *recorder) add(format string, a ...any) {
-	r.mu.Lock()
-	r.calls = append(r.calls, fmt.Sprintf(format, a...))
-	r.mu.Unlock()
-}
-func (r *recorder) ObserveRequest(route, method, outcome, by string) {
-	r.add("request %s %s %s %s", route, method, outcome, by)
-}
-func (r *recorder) ObserveDecision(time.Duration) { r.add("decision") }
-func (r *recorder) ObserveStoreError(kind string) { r.add("error %s", kind) }
-func (r *recorder) ObserveFallback(active bool)   { r.add("fallback %v", active) }
-func (r *recorder) ObserveBreaker(state int)      { r.add("breaker %d", state) }
-func (r *recorder) ObserveDenyCacheHit()          { r.add("deny-cache-hit") }
+// What the Observer is told.
 
 func TestObserverSeesEveryOutcome(t *testing.T) {
 	rec := &recorder{}
-	sw := &switchableStore{Store: newFixture(t, middleware.Config{}).store}
+	sw := newFaulty(t, nil)
 	lim, err := middleware.New(middleware.Config{Observer: rec, Store: sw, HashKey: []byte("k"), OnStoreError: middleware.LocalFallback, Logger: slog.New(slog.DiscardHandler), DisableDenyCache: true})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +31,7 @@ func TestObserverSeesEveryOutcome(t *testing.T) {
 	get("/v1/people/1", "GET")
 	get("/v1/people/2", "GET")
 	get("/v1/people/3", "GET")
-	sw.down.Store(true)
+	sw.Fail(errTimeout)
 	get("/v1/people/4", "GET")
 	want := []string{
 		"decision", "request /v1/people/{id} GET allowed ",

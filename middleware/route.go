@@ -3,8 +3,10 @@ package middleware
 import (
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -20,43 +22,62 @@ type Router interface {
 // chiContexts pools the scratch route contexts chi's Find needs.
 var chiContexts = sync.Pool{New: func() any { return chi.NewRouteContext() }}
 
-// route returns the route pattern r matches, without method or host, and
-// whether any router could say. known && pattern == "" means the router
-// will answer 404 or 405: nothing to limit.
+// route returns the full route pattern r matches, without method or host,
+// and whether any router could say. known && pattern == "" means the
+// router will answer 404 or 405: nothing to limit.
 //
-// In order: Config.Router (a ServeMux wrapped from outside); the pattern the
-// router already set (the limiter is mounted on a route: ServeMux's Handle,
-// chi's With or Group); chi's router found through its route context (the
-// limiter is mounted with chi's r.Use, before routing).
-func (l *Limiter) route(r *http.Request) (pattern string, known bool) {
+// In order: Config.Router (a ServeMux wrapped from outside); the pattern a
+// router has set once it has routed the request all the way (the limiter is
+// mounted on a route: ServeMux's Handle, chi's With or Group); chi's
+// outermost router, asked through its route context for the whole path
+// (the limiter is mounted with r.Use at the top, or inside r.Route or a
+// Mounted router, where the pattern set so far is only the mount's
+// "/v2/*").
+func (l *Limiter) route(r *http.Request, rs *ruleSet) (pattern string, known bool) {
 	if l.router != nil {
 		// The router we were given wins over a pattern an outer router set
 		// (an outer ServeMux mounting us under a prefix).
 		_, pattern = l.router.Handler(r)
 		return pathOfPattern(pattern), true
 	}
+	rctx := chi.RouteContext(r.Context())
+	if r.Pattern != "" && (rctx == nil || !strings.HasSuffix(r.Pattern, "*")) {
+		return pathOfPattern(r.Pattern), true
+	}
+	if rctx != nil && rctx.Routes != nil {
+		l.routes.checkChi(l, rctx.Routes, rs)
+		return chiRoute(rctx, r), true
+	}
 	if r.Pattern != "" {
 		return pathOfPattern(r.Pattern), true
 	}
-	if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.Routes != nil {
-		return chiRoute(rctx, r), true
-	}
+	l.routes.noRouter(l, rs)
 	return "", false
 }
 
-// chiRoute asks chi's router which pattern r will reach. Middlewares that
-// run before chi routes may rewrite what it routes on (StripSlashes and
-// CleanPath the path, GetHead the method), whether they run before or
-// after the limiter; so a request that finds no route as sent is tried as
-// those middlewares would rewrite it, and counts against the route it
-// would then reach. Only a request that no rewrite brings to a route is
-// unmatched.
+// chiRoute asks chi's outermost router which full pattern r will reach.
+//
+// At the top of the router (nothing routed yet) chi routes on RoutePath
+// when a middleware set it, else on the URL's path; inside a sub-router,
+// RoutePath has been cut to the sub-router's part, so the outermost router
+// is asked for the whole URL path, and its answer joins every mount's
+// prefix.
+//
+// Middlewares that run before chi routes may rewrite what it routes on
+// (StripSlashes and CleanPath the path, GetHead the method), whether they
+// run before or after the limiter; so a request that finds no route as
+// sent is tried as those middlewares would rewrite it, and counts against
+// the route it would then reach. Only a request that no rewrite brings to a
+// route is unmatched.
 func chiRoute(rctx *chi.Context, r *http.Request) string {
 	method := r.Method
 	if rctx.RouteMethod != "" {
 		method = rctx.RouteMethod
 	}
-	p := rctx.RoutePath
+	p := ""
+	if len(rctx.RoutePatterns) == 0 {
+		p = rctx.RoutePath
+	}
 	if p == "" {
 		p = r.URL.RawPath // chi routes on the escaped path when there is one
 		if p == "" {
@@ -100,4 +121,58 @@ func pathOfPattern(p string) string {
 		p = p[i:]
 	}
 	return p
+}
+
+// routeChecks warns, once, about rules that cannot work where the limiter
+// is mounted: rules naming routes when no router can tell the limiter a
+// route, and routes a chi router does not serve. Each check costs one
+// atomic load per request once it has run.
+type routeChecks struct {
+	warnedNone atomic.Pointer[ruleSet] // the rule set noRouter last warned about
+	checkedChi atomic.Pointer[ruleSet] // the rule set checkChi last checked
+	mu         sync.Mutex
+}
+
+// noRouter warns when rs names routes but the request came with no route
+// information: every such rule is dead.
+func (rc *routeChecks) noRouter(l *Limiter, rs *ruleSet) {
+	if len(rs.routes) == 0 || rc.warnedNone.Load() == rs || rc.warnedNone.Swap(rs) == rs {
+		return
+	}
+	l.log.Warn("ratekit: rules name routes, but the limiter cannot learn the route of a request; "+
+		"those rules never apply (mount the limiter inside the router, or set Config.Router)",
+		"routes", strings.Join(rs.routes, " "))
+}
+
+// checkChi warns about each route of rs that the chi router routes does
+// not serve, by walking its tree (sub-routers included) once per rule set.
+func (rc *routeChecks) checkChi(l *Limiter, routes chi.Routes, rs *ruleSet) {
+	if len(rs.routes) == 0 || rc.checkedChi.Load() == rs {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.checkedChi.Load() == rs {
+		return
+	}
+	rc.checkedChi.Store(rs)
+	served := map[string]bool{}
+	chi.Walk(routes, func(_ string, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		served[route] = true
+		if trimmed := strings.TrimSuffix(route, "/"); trimmed != "" {
+			served[trimmed] = true
+		}
+		return nil
+	})
+	var dead []string
+	for _, rt := range rs.routes {
+		if !served[rt] {
+			dead = append(dead, rt)
+		}
+	}
+	if len(dead) > 0 {
+		slices.Sort(dead)
+		l.log.Warn("ratekit: rules name routes the chi router does not serve; they never apply (name full patterns, mount prefixes included)",
+			"routes", strings.Join(dead, " "))
+	}
 }

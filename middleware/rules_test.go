@@ -5,19 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-
 	"github.com/ratekit/ratekit/headers"
 	"github.com/ratekit/ratekit/middleware"
 	"github.com/ratekit/ratekit/window"
+
+	chimw "github.com/go-chi/chi/v5/middleware"
 )
+
+// Which rule applies: routes under ServeMux and chi, methods, costs,
+// plans, exemptions and shadow mode.
 
 var postPeople = middleware.Rule{
 	Name:    "people-write",
@@ -64,14 +66,6 @@ func routers(t *testing.T, cfg middleware.Config) map[string]http.Handler {
 	mux.Handle("GET /v2/people/{id}", ok)
 	out["ServeMux + Router"] = f3.lim.Handler(mux)
 	return out
-}
-
-func send(h http.Handler, method, target, peer string) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(method, "http://api.test"+target, nil)
-	r.RemoteAddr = peer
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	return w
 }
 
 // TestPerRouteOverride: POST /v1/people has 10/min + 1/s; a second POST in
@@ -150,6 +144,77 @@ func TestR28RoutePatternResolved(t *testing.T) {
 	}
 }
 
+// TestChiRewritesCannotBypass: chi middlewares that rewrite the routed path
+// or method (StripSlashes, CleanPath, GetHead), before or after the
+// limiter, cannot take a request past its route's limit.
+func TestChiRewritesCannotBypass(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, target string
+		rewrite              func(http.Handler) http.Handler
+	}{
+		{"StripSlashes", "GET", "/v1/people/", chimw.StripSlashes},
+		{"CleanPath", "GET", "/v1//people", chimw.CleanPath},
+		{"GetHead", "HEAD", "/v1/people", chimw.GetHead},
+	} {
+		for _, before := range []bool{true, false} {
+			name := tc.name + "/after-limiter"
+			if before {
+				name = tc.name + "/before-limiter"
+			}
+			t.Run(name, func(t *testing.T) {
+				f := newFixture(t, middleware.Config{Policy: twoPerMinute})
+				r := chi.NewRouter()
+				if before {
+					r.Use(tc.rewrite, f.lim.Handler)
+				} else {
+					r.Use(f.lim.Handler, tc.rewrite)
+				}
+				r.Get("/v1/people", ok)
+				passed := 0
+				for range 10 {
+					if w := send(r, tc.method, tc.target, "192.0.2.100:1"); w.Code == 200 {
+						passed++
+					}
+				}
+				if passed != 2 {
+					t.Errorf("%s %s: %d of 10 passed, want 2", tc.method, tc.target, passed)
+				}
+			})
+		}
+	}
+}
+
+// TestHEADCountsUnderGETRule: HEAD is served by the GET handler, so a rule
+// for GET limits it too, in the same bucket.
+func TestHEADCountsUnderGETRule(t *testing.T) {
+	mux := http.NewServeMux()
+	f := newFixture(t, middleware.Config{Router: mux, Rules: []middleware.Rule{
+		{Routes: []string{"/search"}, Methods: []string{"GET"}, Policy: window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 1}}}}}})
+	mux.Handle("GET /search", ok)
+	h := f.lim.Handler(mux)
+	if c := send(h, "GET", "/search", "192.0.2.101:1").Code; c != 200 {
+		t.Fatalf("GET: %d", c)
+	}
+	if c := send(h, "HEAD", "/search", "192.0.2.101:1").Code; c != 429 {
+		t.Errorf("HEAD after the GET used the rule's 1/min: %d, want 429", c)
+	}
+}
+
+// TestRouterWinsOverOuterPattern: a limiter given Config.Router and mounted
+// under an outer ServeMux prefix uses its own router's patterns.
+func TestRouterWinsOverOuterPattern(t *testing.T) {
+	inner := http.NewServeMux()
+	f := newFixture(t, middleware.Config{Router: inner, Rules: []middleware.Rule{
+		{Routes: []string{"/people"}, Methods: []string{"POST"}, Policy: window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 1}}}}}})
+	inner.Handle("POST /people", ok)
+	outer := http.NewServeMux()
+	outer.Handle("/api/", http.StripPrefix("/api", f.lim.Handler(inner)))
+	send(outer, "POST", "/api/people", "192.0.2.102:1")
+	if c := send(outer, "POST", "/api/people", "192.0.2.102:1").Code; c != 429 {
+		t.Errorf("second POST under the inner rule's 1/min: %d, want 429", c)
+	}
+}
+
 func TestShadowModeNeverRejects(t *testing.T) {
 	rec := &recorder{}
 	f := newFixture(t, middleware.Config{Observer: rec, Rules: []middleware.Rule{{Shadow: true}}})
@@ -178,6 +243,28 @@ func TestCostPerRule(t *testing.T) {
 	}
 	if fmt.Sprint(codes) != "[200 200 429]" {
 		t.Errorf("cost-10 requests under 25/min: %v, want [200 200 429]", codes)
+	}
+}
+
+func TestCostAgainstPlansAndFallback(t *testing.T) {
+	bulk := middleware.Rule{Name: "bulk", Routes: []string{"/bulk"}, Cost: 10}
+	small := map[string]window.Policy{"trial": {Windows: []window.Window{{Length: time.Minute, Limit: 5}}}}
+	if _, err := middleware.New(middleware.Config{Rules: []middleware.Rule{bulk}, Plans: small}); !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Errorf("cost 10 under a plan with limit 5: error %v, want ErrInvalidConfig", err)
+	}
+	shared := []middleware.Rule{{Name: "write", Routes: []string{"/a"}, Cost: 1}, {Name: "write", Routes: []string{"/b"}, Cost: 10,
+		Policy: window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 60}}}}}
+	if _, err := middleware.New(middleware.Config{Rules: shared}); !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Errorf("same-named rules with different costs: error %v, want ErrInvalidConfig", err)
+	}
+	// While the store is down, the divided fallback limit never drops below
+	// the rule's cost: 20/4 would be 5, below cost 10.
+	sw := newFaulty(t, nil)
+	sw.Fail(errTimeout)
+	f := newFixture(t, middleware.Config{Store: sw, HashKey: []byte("k"), OnStoreError: middleware.LocalFallback, FallbackInstances: 4,
+		Rules: []middleware.Rule{{Cost: 10, Policy: window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 20}}}}}})
+	if w := f.do("192.0.2.120:1"); w.Code != 200 || w.Header().Get("X-RateLimit-Degraded") != "true" {
+		t.Errorf("cost-10 request on the fallback: %d, want 200 degraded", w.Code)
 	}
 }
 
@@ -217,24 +304,6 @@ func TestPlansAndExemptions(t *testing.T) {
 	}
 }
 
-func TestKeyCacheSparesTheValidator(t *testing.T) {
-	var calls atomic.Int64
-	f := newFixture(t, middleware.Config{
-		KeyCacheTTL: time.Minute,
-		KeyValidator: func(_ context.Context, key string) (middleware.Client, bool) {
-			calls.Add(1)
-			return middleware.Client{}, key == "good"
-		},
-	})
-	for range 5 {
-		f.do("192.0.2.68:1", "X-API-Key", "good")
-		f.do("192.0.2.68:1", "X-API-Key", "bad")
-	}
-	if got := calls.Load(); got != 2 {
-		t.Errorf("validator called %d times for 10 requests with 2 keys, want 2", got)
-	}
-}
-
 func TestRuleValidation(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -261,15 +330,6 @@ func TestRedundantWindowWarning(t *testing.T) {
 		{Length: time.Minute, Limit: 600}, {Length: time.Second, Limit: 2}}}})
 	if !strings.Contains(f.logs.String(), "window minute (600) can never bind") {
 		t.Errorf("no warning for a minute window that 2/s always fills first:\n%s", f.logs)
-	}
-}
-
-func TestForwardingHeaderWarning(t *testing.T) {
-	f := newFixture(t, middleware.Config{})
-	f.do("192.0.2.69:1", "X-Forwarded-For", "203.0.113.1")
-	f.do("192.0.2.69:1", "X-Forwarded-For", "203.0.113.2")
-	if n := strings.Count(f.logs.String(), "no trusted proxy"); n != 1 {
-		t.Errorf("forwarding-header warnings = %d, want 1:\n%s", n, f.logs)
 	}
 }
 

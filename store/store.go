@@ -81,11 +81,82 @@ func CheckRequest(req *Request) error {
 	return nil
 }
 
-// ErrorClassifier is implemented by stores that can name the kind of a
-// failure, for metrics and logs: a short, fixed string such as "timeout",
-// "connection" or "readonly". The Redis store implements it.
+// Local is implemented by stores whose state lives in the calling process
+// and whose calls never wait on the network, like the memory store. A
+// caller may treat such a store differently from a shared one: the
+// middleware puts no circuit breaker or deny cache in front of it (there is
+// no round trip to save and no outage to ride out), and lets it run with a
+// random per-process hash secret (no other instance derives keys for it).
+// A store that does not implement Local is taken to be shared.
+type Local interface {
+	// Local reports whether the store is local. A wrapper can forward its
+	// inner store's answer.
+	Local() bool
+}
+
+// IsLocal reports whether s implements [Local] and says it is local.
+func IsLocal(s Store) bool {
+	l, ok := s.(Local)
+	return ok && l.Local()
+}
+
+// Kinds of store failure: the one vocabulary in which stores, the
+// middleware, logs and metrics name why a decision could not be taken.
+// Each is a short, fixed string, fit for a metric label.
+const (
+	KindTimeout     = "timeout"      // the store's deadline or the caller's passed
+	KindCanceled    = "canceled"     // the caller's context was cancelled (the client left)
+	KindConnection  = "connection"   // dial, reset, EOF, closed client or pool exhausted
+	KindScript      = "script"       // the server failed the decision, or its reply was malformed
+	KindOOM         = "oom"          // the server is out of memory
+	KindReadOnly    = "readonly"     // the node is a replica (failover in progress)
+	KindLoading     = "loading"      // the server is loading its dataset after a restart
+	KindCluster     = "cluster"      // a cluster redirection or slot error left unresolved
+	KindFull        = "full"         // a bounded store could not make room ([ErrFull])
+	KindPanic       = "panic"        // a hook of the caller's panicked (a key validator)
+	KindBreakerOpen = "breaker-open" // the caller's circuit breaker did not call the store
+	KindOther       = "other"        // anything else, including [ErrClosed]
+)
+
+// Kinds returns every kind of failure, in a fixed order: the complete set
+// of values [Classify] can return, so that a metric can declare each label
+// before it is first seen.
+func Kinds() []string {
+	return []string{KindTimeout, KindCanceled, KindConnection, KindScript, KindOOM, KindReadOnly,
+		KindLoading, KindCluster, KindFull, KindPanic, KindBreakerOpen, KindOther}
+}
+
+// ErrorClassifier is implemented by stores that can name the kind of their
+// own failures (the Redis store does): one of the Kind constants, or ""
+// when it cannot tell.
 type ErrorClassifier interface {
 	ErrorKind(err error) string
+}
+
+// Classify names the kind of err, a failure of s: [KindFull] for [ErrFull],
+// [KindTimeout] and [KindCanceled] for the context's errors, else what s
+// says as an [ErrorClassifier], else [KindOther]. A kind outside [Kinds]
+// from a classifier is reported as KindOther, so metric labels stay a fixed
+// set. A nil err gives "".
+func Classify(s Store, err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrFull):
+		return KindFull
+	case errors.Is(err, context.Canceled):
+		return KindCanceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return KindTimeout
+	}
+	if c, ok := s.(ErrorClassifier); ok {
+		switch k := c.ErrorKind(err); k {
+		case KindTimeout, KindCanceled, KindConnection, KindScript, KindOOM, KindReadOnly,
+			KindLoading, KindCluster, KindFull, KindPanic, KindBreakerOpen:
+			return k
+		}
+	}
+	return KindOther
 }
 
 // Lease is one granted concurrency slot, returned to the store by Release.

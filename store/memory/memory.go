@@ -462,6 +462,12 @@ func (s *Store) Reset(ctx context.Context, key store.Key) error {
 	return nil
 }
 
+var _ store.Local = (*Store)(nil)
+
+// Local reports true: the store's state lives in this process, and its
+// calls never wait on the network (see [store.Local]).
+func (s *Store) Local() bool { return true }
+
 // Len returns the number of keys currently tracked.
 func (s *Store) Len() int {
 	n := 0

@@ -1,4 +1,4 @@
-package middleware
+package denycache
 
 import (
 	"encoding/binary"
@@ -15,12 +15,12 @@ import (
 
 var denyT0 = time.UnixMilli(1_700_000_000_000)
 
-// denyPolicy is the policy the tests' entries are put and got under.
-var denyPolicy = window.Default()
+// denyPolicy numbers the policy the tests' entries are put and got under.
+const denyPolicy = 1
 
-// denyReq returns a cost-1 request for key under denyPolicy.
-func denyReq(key store.Key) *store.Request {
-	return &store.Request{Key: key, Policy: &denyPolicy, Cost: 1}
+// denyReq returns a cost-1 query for key under denyPolicy.
+func denyReq(key store.Key) *Query {
+	return &Query{Key: key, Policy: denyPolicy, Cost: 1}
 }
 
 // denyKey returns a key whose shard is shard in a cache of 16 or more
@@ -75,10 +75,10 @@ func TestDenyCacheGet(t *testing.T) {
 	key := denyKey(3, 1)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newDenyCache(100, time.Hour)
+			c := New(100, time.Hour)
 			put := denyRejection()
-			c.put(denyReq(key), &put, denyT0)
-			d, ok := c.get(denyReq(key), denyT0.Add(tc.elapsed))
+			c.Put(denyReq(key), &put, denyT0)
+			d, ok := c.Get(denyReq(key), denyT0.Add(tc.elapsed))
 			if ok != tc.ok {
 				t.Fatalf("get(key, put+%v) ok = %v, want %v", tc.elapsed, ok, tc.ok)
 			}
@@ -86,7 +86,7 @@ func TestDenyCacheGet(t *testing.T) {
 				if d != (window.Decision{}) {
 					t.Errorf("get(key, put+%v) on a miss = %+v, want the zero Decision", tc.elapsed, d)
 				}
-				if n := c.len(); n != 0 {
+				if n := c.Len(); n != 0 {
 					t.Errorf("after an expired get, len() = %d, want 0 (entry dropped)", n)
 				}
 				return
@@ -100,7 +100,7 @@ func TestDenyCacheGet(t *testing.T) {
 				t.Errorf("get(key, put+%v) = %+v, want %+v", tc.elapsed, d, want)
 			}
 			// get does not consume: the same answer again.
-			if d2, ok := c.get(denyReq(key), denyT0.Add(tc.elapsed)); !ok || d2 != d {
+			if d2, ok := c.Get(denyReq(key), denyT0.Add(tc.elapsed)); !ok || d2 != d {
 				t.Errorf("second get(key, put+%v) = %+v, %v; want %+v, true", tc.elapsed, d2, ok, d)
 			}
 		})
@@ -110,52 +110,52 @@ func TestDenyCacheGet(t *testing.T) {
 func TestDenyCachePut(t *testing.T) {
 	key, other := denyKey(5, 1), denyKey(5, 2)
 	t.Run("an admitting decision forgets the key", func(t *testing.T) {
-		c := newDenyCache(10, time.Hour)
+		c := New(10, time.Hour)
 		rej := denyRejection()
-		c.put(denyReq(key), &rej, denyT0)
-		c.put(denyReq(other), &rej, denyT0)
-		c.put(denyReq(key), &window.Decision{Allowed: true, N: 1}, denyT0)
-		if _, ok := c.get(denyReq(key), denyT0); ok {
+		c.Put(denyReq(key), &rej, denyT0)
+		c.Put(denyReq(other), &rej, denyT0)
+		c.Put(denyReq(key), &window.Decision{Allowed: true, N: 1}, denyT0)
+		if _, ok := c.Get(denyReq(key), denyT0); ok {
 			t.Errorf("get(key) after put(Allowed) hit, want a miss")
 		}
-		if _, ok := c.get(denyReq(other), denyT0); !ok {
+		if _, ok := c.Get(denyReq(other), denyT0); !ok {
 			t.Errorf("get(other) missed, want a hit")
 		}
-		if n := c.len(); n != 1 {
+		if n := c.Len(); n != 1 {
 			t.Errorf("len() = %d, want 1", n)
 		}
 	})
 	t.Run("a rejection without RetryAfter is not kept", func(t *testing.T) {
-		c := newDenyCache(10, time.Hour)
+		c := New(10, time.Hour)
 		rej := denyRejection()
 		rej.RetryAfter = 0
-		c.put(denyReq(key), &rej, denyT0)
-		if _, ok := c.get(denyReq(key), denyT0); ok || c.len() != 0 {
-			t.Errorf("get after put(RetryAfter 0): ok %v, len %d; want false, 0", ok, c.len())
+		c.Put(denyReq(key), &rej, denyT0)
+		if _, ok := c.Get(denyReq(key), denyT0); ok || c.Len() != 0 {
+			t.Errorf("get after put(RetryAfter 0): ok %v, len %d; want false, 0", ok, c.Len())
 		}
 	})
 	t.Run("a later put replaces", func(t *testing.T) {
-		c := newDenyCache(10, time.Hour)
+		c := New(10, time.Hour)
 		first := denyRejection()
-		c.put(denyReq(key), &first, denyT0)
+		c.Put(denyReq(key), &first, denyT0)
 		second := denyRejection()
 		second.RetryAfter = 5 * time.Second
 		second.Limiting = 0
-		c.put(denyReq(key), &second, denyT0.Add(time.Second))
-		d, ok := c.get(denyReq(key), denyT0.Add(3*time.Second))
+		c.Put(denyReq(key), &second, denyT0.Add(time.Second))
+		d, ok := c.Get(denyReq(key), denyT0.Add(3*time.Second))
 		if !ok || d.RetryAfter != 3*time.Second || d.Limiting != 0 {
 			t.Errorf("get = RetryAfter %v Limiting %d ok %v; want 3s, 0, true", d.RetryAfter, d.Limiting, ok)
 		}
-		if n := c.len(); n != 1 {
+		if n := c.Len(); n != 1 {
 			t.Errorf("len() = %d, want 1", n)
 		}
 	})
 	t.Run("the caller's decision is copied", func(t *testing.T) {
-		c := newDenyCache(10, time.Hour)
+		c := New(10, time.Hour)
 		rej := denyRejection()
-		c.put(denyReq(key), &rej, denyT0)
+		c.Put(denyReq(key), &rej, denyT0)
 		rej.Windows[0].Remaining = 7
-		if d, _ := c.get(denyReq(key), denyT0); d.Windows[0].Remaining != 58 {
+		if d, _ := c.Get(denyReq(key), denyT0); d.Windows[0].Remaining != 58 {
 			t.Errorf("get after editing the put decision: Remaining %d, want 58", d.Windows[0].Remaining)
 		}
 	})
@@ -163,17 +163,17 @@ func TestDenyCachePut(t *testing.T) {
 
 func TestDenyCacheDisabled(t *testing.T) {
 	for _, size := range []int{0, -1} {
-		c := newDenyCache(size, time.Hour)
+		c := New(size, time.Hour)
 		if c != nil {
-			t.Errorf("newDenyCache(%d, time.Hour) = %p, want nil", size, c)
+			t.Errorf("New(%d, time.Hour) = %p, want nil", size, c)
 		}
 		rej := denyRejection()
-		c.put(denyReq(denyKey(0, 1)), &rej, denyT0)
-		if _, ok := c.get(denyReq(denyKey(0, 1)), denyT0); ok {
-			t.Errorf("newDenyCache(%d, time.Hour).get hit, want a miss", size)
+		c.Put(denyReq(denyKey(0, 1)), &rej, denyT0)
+		if _, ok := c.Get(denyReq(denyKey(0, 1)), denyT0); ok {
+			t.Errorf("New(%d, time.Hour).get hit, want a miss", size)
 		}
-		if n := c.len(); n != 0 {
-			t.Errorf("newDenyCache(%d, time.Hour).len() = %d, want 0", size, n)
+		if n := c.Len(); n != 0 {
+			t.Errorf("New(%d, time.Hour).len() = %d, want 0", size, n)
 		}
 	}
 }
@@ -187,18 +187,18 @@ func TestDenyCacheBound(t *testing.T) {
 	rej.RetryAfter = time.Hour
 	for _, size := range []int{1, 7, 16, 17, 1000, 4096} {
 		t.Run("size="+strconv.Itoa(size), func(t *testing.T) {
-			c := newDenyCache(size, time.Hour)
+			c := New(size, time.Hour)
 			for i, k := range keys {
 				now := denyT0.Add(time.Duration(i) * time.Microsecond)
-				c.put(denyReq(k), &rej, now)
-				if n := c.len(); n > size {
+				c.Put(denyReq(k), &rej, now)
+				if n := c.Len(); n > size {
 					t.Fatalf("after %d puts len() = %d, want at most %d", i+1, n, size)
 				}
-				if _, ok := c.get(denyReq(k), now); !ok {
+				if _, ok := c.Get(denyReq(k), now); !ok {
 					t.Fatalf("put %d: get of the key just put missed", i)
 				}
 			}
-			if n := c.len(); n != size {
+			if n := c.Len(); n != size {
 				t.Errorf("after %d puts len() = %d, want %d (full)", len(keys), n, size)
 			}
 		})
@@ -208,34 +208,34 @@ func TestDenyCacheBound(t *testing.T) {
 // TestDenyCacheEviction checks the order within one shard of two slots: an
 // expired entry goes before a live one, then the oldest put.
 func TestDenyCacheEviction(t *testing.T) {
-	c := newDenyCache(2*denyShards, time.Hour) // two slots per shard
+	c := New(2*denyShards, time.Hour) // two slots per shard
 	a, b, k3, k4 := denyKey(0, 1), denyKey(0, 2), denyKey(0, 3), denyKey(0, 4)
 	long, short := denyRejection(), denyRejection()
 	long.RetryAfter, short.RetryAfter = 10*time.Second, time.Second
-	c.put(denyReq(a), &long, denyT0)
-	c.put(denyReq(b), &short, denyT0)
+	c.Put(denyReq(a), &long, denyT0)
+	c.Put(denyReq(b), &short, denyT0)
 	at2s := denyT0.Add(2 * time.Second)
-	c.put(denyReq(k3), &long, at2s) // b has expired: it goes, although a is older
+	c.Put(denyReq(k3), &long, at2s) // b has expired: it goes, although a is older
 	for _, tc := range []struct {
 		name string
 		key  store.Key
 		want bool
 	}{{"a", a, true}, {"b", b, false}, {"k3", k3, true}} {
-		if _, ok := c.get(denyReq(tc.key), at2s); ok != tc.want {
+		if _, ok := c.Get(denyReq(tc.key), at2s); ok != tc.want {
 			t.Errorf("after put(k3): get(%s) ok = %v, want %v", tc.name, ok, tc.want)
 		}
 	}
-	c.put(denyReq(k4), &long, at2s) // nothing expired: the oldest, a, goes
+	c.Put(denyReq(k4), &long, at2s) // nothing expired: the oldest, a, goes
 	for _, tc := range []struct {
 		name string
 		key  store.Key
 		want bool
 	}{{"a", a, false}, {"k3", k3, true}, {"k4", k4, true}} {
-		if _, ok := c.get(denyReq(tc.key), at2s); ok != tc.want {
+		if _, ok := c.Get(denyReq(tc.key), at2s); ok != tc.want {
 			t.Errorf("after put(k4): get(%s) ok = %v, want %v", tc.name, ok, tc.want)
 		}
 	}
-	if n := c.len(); n != 2 {
+	if n := c.Len(); n != 2 {
 		t.Errorf("len() = %d, want 2", n)
 	}
 }
@@ -245,7 +245,7 @@ func TestDenyCacheEviction(t *testing.T) {
 // rejection no longer than the one put.
 func TestDenyCacheConcurrent(t *testing.T) {
 	const size, goroutines, ops = 64, 8, 20_000
-	c := newDenyCache(size, time.Hour)
+	c := New(size, time.Hour)
 	keys := denyRandomKeys(256, 2)
 	var wg sync.WaitGroup
 	for g := range goroutines {
@@ -258,17 +258,17 @@ func TestDenyCacheConcurrent(t *testing.T) {
 				case 0:
 					d := denyRejection()
 					d.RetryAfter = time.Duration(1+r.IntN(50)) * time.Millisecond
-					c.put(denyReq(k), &d, now)
+					c.Put(denyReq(k), &d, now)
 				case 1:
-					c.put(denyReq(k), &window.Decision{Allowed: true, N: 1}, now)
+					c.Put(denyReq(k), &window.Decision{Allowed: true, N: 1}, now)
 				default:
-					if d, ok := c.get(denyReq(k), now); ok && (d.Allowed || d.RetryAfter < time.Millisecond || d.RetryAfter > 50*time.Millisecond) {
+					if d, ok := c.Get(denyReq(k), now); ok && (d.Allowed || d.RetryAfter < time.Millisecond || d.RetryAfter > 50*time.Millisecond) {
 						t.Errorf("get hit with Allowed %v RetryAfter %v, want a rejection of 1ms to 50ms", d.Allowed, d.RetryAfter)
 						return
 					}
 				}
 				if i%1000 == 0 {
-					if n := c.len(); n > size {
+					if n := c.Len(); n > size {
 						t.Errorf("len() = %d, want at most %d", n, size)
 						return
 					}
@@ -280,18 +280,18 @@ func TestDenyCacheConcurrent(t *testing.T) {
 }
 
 func TestDenyCacheGetAllocs(t *testing.T) {
-	c := newDenyCache(1024, time.Hour)
+	c := New(1024, time.Hour)
 	hit, miss := denyKey(1, 1), denyKey(1, 2)
 	rej := denyRejection()
 	rej.RetryAfter = time.Hour
-	c.put(denyReq(hit), &rej, denyT0)
+	c.Put(denyReq(hit), &rej, denyT0)
 	now := denyT0.Add(time.Second)
 	for name, key := range map[string]store.Key{"hit": hit, "miss": miss} {
-		if n := testing.AllocsPerRun(1000, func() { c.get(denyReq(key), now) }); n != 0 {
+		if n := testing.AllocsPerRun(1000, func() { c.Get(denyReq(key), now) }); n != 0 {
 			t.Errorf("get (%s): %v allocations, want 0", name, n)
 		}
 	}
-	if n := testing.AllocsPerRun(1000, func() { c.put(denyReq(hit), &rej, now) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { c.Put(denyReq(hit), &rej, now) }); n != 0 {
 		t.Errorf("put of a key already held: %v allocations, want 0", n)
 	}
 }
@@ -304,11 +304,11 @@ func BenchmarkDenyCache(b *testing.B) {
 	const nkeys = 4096
 	held := denyRandomKeys(nkeys, 4)
 	absent := denyRandomKeys(nkeys, 5)
-	c := newDenyCache(1<<16, time.Hour)
+	c := New(1<<16, time.Hour)
 	rej := denyRejection()
 	rej.RetryAfter = time.Hour
 	for _, k := range held {
-		c.put(denyReq(k), &rej, denyT0)
+		c.Put(denyReq(k), &rej, denyT0)
 	}
 	now := denyT0.Add(time.Second)
 	for _, bc := range []struct {
@@ -320,7 +320,7 @@ func BenchmarkDenyCache(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				if _, ok := c.get(denyReq(bc.keys[i%nkeys]), now); ok != bc.hit {
+				if _, ok := c.Get(denyReq(bc.keys[i%nkeys]), now); ok != bc.hit {
 					b.Fatalf("get ok = %v, want %v", ok, bc.hit)
 				}
 				i++
@@ -336,7 +336,7 @@ func BenchmarkDenyCache(b *testing.B) {
 				next++
 				seed.Unlock()
 				for pb.Next() {
-					if _, ok := c.get(denyReq(bc.keys[i%nkeys]), now); ok != bc.hit {
+					if _, ok := c.Get(denyReq(bc.keys[i%nkeys]), now); ok != bc.hit {
 						b.Errorf("get ok = %v, want %v", ok, bc.hit)
 						return
 					}
@@ -357,17 +357,17 @@ func BenchmarkDenyCacheFill(b *testing.B) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	c := newDenyCache(size, time.Hour)
+	c := New(size, time.Hour)
 	for _, k := range keys[:size] {
-		c.put(denyReq(k), &rej, denyT0)
+		c.Put(denyReq(k), &rej, denyT0)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	perEntry := float64(after.HeapAlloc-before.HeapAlloc) / float64(c.len())
+	perEntry := float64(after.HeapAlloc-before.HeapAlloc) / float64(c.Len())
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		c.put(denyReq(keys[i%len(keys)]), &rej, denyT0)
+		c.Put(denyReq(keys[i%len(keys)]), &rej, denyT0)
 		i++
 	}
 	b.ReportMetric(perEntry, "bytes/entry") // after the loop, which resets reported metrics
@@ -379,31 +379,30 @@ func BenchmarkDenyCacheFill(b *testing.B) {
 // not even index them) or at another cost asks the store, and the entry
 // stays for its own.
 func TestDenyCacheAnswersItsPolicyAndCostOnly(t *testing.T) {
-	c := newDenyCache(10, time.Hour)
+	c := New(10, time.Hour)
 	key := denyKey(0, 1)
 	rej := denyRejection()
-	c.put(denyReq(key), &rej, denyT0)
-	other := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 60}}}
+	c.Put(denyReq(key), &rej, denyT0)
+	const other = denyPolicy + 1
 	for _, tc := range []struct {
 		name string
-		req  *store.Request
+		req  *Query
 		want bool
 	}{
-		{"another policy", &store.Request{Key: key, Policy: &other, Cost: 1}, false},
-		{"an equal copy of the policy", &store.Request{Key: key, Policy: ptr(window.Default()), Cost: 1}, false},
-		{"another cost", &store.Request{Key: key, Policy: &denyPolicy, Cost: 2}, false},
+		{"another policy", &Query{Key: key, Policy: other, Cost: 1}, false},
+		{"another cost", &Query{Key: key, Policy: denyPolicy, Cost: 2}, false},
 		{"its own policy and cost", denyReq(key), true},
 	} {
-		if _, ok := c.get(tc.req, denyT0); ok != tc.want {
+		if _, ok := c.Get(tc.req, denyT0); ok != tc.want {
 			t.Errorf("%s: hit %v, want %v", tc.name, ok, tc.want)
 		}
 	}
 	// A refusal under another policy replaces the entry.
-	c.put(&store.Request{Key: key, Policy: &other, Cost: 1}, &rej, denyT0)
-	if _, ok := c.get(denyReq(key), denyT0); ok {
+	c.Put(&Query{Key: key, Policy: other, Cost: 1}, &rej, denyT0)
+	if _, ok := c.Get(denyReq(key), denyT0); ok {
 		t.Error("entry of the first policy still answers after a put under another")
 	}
-	if _, ok := c.get(&store.Request{Key: key, Policy: &other, Cost: 1}, denyT0); !ok {
+	if _, ok := c.Get(&Query{Key: key, Policy: other, Cost: 1}, denyT0); !ok {
 		t.Error("entry of the second policy does not answer")
 	}
 }
@@ -412,26 +411,43 @@ func TestDenyCacheAnswersItsPolicyAndCostOnly(t *testing.T) {
 // the cache's TTL, then the store is asked again; what it answers still
 // counts down from the RetryAfter.
 func TestDenyCacheTTL(t *testing.T) {
-	c := newDenyCache(10, time.Second)
+	c := New(10, time.Second)
 	key := denyKey(0, 1)
 	long := denyRejection()
 	long.RetryAfter = 40 * time.Second
-	c.put(denyReq(key), &long, denyT0)
-	d, ok := c.get(denyReq(key), denyT0.Add(999*time.Millisecond))
+	c.Put(denyReq(key), &long, denyT0)
+	d, ok := c.Get(denyReq(key), denyT0.Add(999*time.Millisecond))
 	if !ok || d.RetryAfter != 40*time.Second-999*time.Millisecond {
 		t.Errorf("before the TTL: hit %v, RetryAfter %v; want a hit, 39.001s", ok, d.RetryAfter)
 	}
-	if _, ok := c.get(denyReq(key), denyT0.Add(time.Second)); ok {
+	if _, ok := c.Get(denyReq(key), denyT0.Add(time.Second)); ok {
 		t.Error("at the TTL: still answers")
 	}
-	if n := c.len(); n != 0 {
+	if n := c.Len(); n != 0 {
 		t.Errorf("after the TTL: %d entries, want the expired one dropped", n)
 	}
 	short := denyRejection() // RetryAfter 700ms, under the TTL
-	c.put(denyReq(key), &short, denyT0)
-	if _, ok := c.get(denyReq(key), denyT0.Add(700*time.Millisecond)); ok {
+	c.Put(denyReq(key), &short, denyT0)
+	if _, ok := c.Get(denyReq(key), denyT0.Add(700*time.Millisecond)); ok {
 		t.Error("a RetryAfter shorter than the TTL: answers past it")
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
+// TestDenyCacheForget: Forget drops a key's entry whatever it was put for,
+// and leaves other keys alone.
+func TestDenyCacheForget(t *testing.T) {
+	c := New(10, time.Hour)
+	key, other := denyKey(0, 1), denyKey(0, 2)
+	rej := denyRejection()
+	c.Put(&Query{Key: key, Policy: denyPolicy + 1, Cost: 3}, &rej, denyT0)
+	c.Put(denyReq(other), &rej, denyT0)
+	c.Forget(key)
+	if _, ok := c.Get(&Query{Key: key, Policy: denyPolicy + 1, Cost: 3}, denyT0); ok {
+		t.Error("Get after Forget(key) hit, want a miss")
+	}
+	if _, ok := c.Get(denyReq(other), denyT0); !ok {
+		t.Error("Get(other) after Forget(key) missed, want a hit")
+	}
+	var nilCache *Cache
+	nilCache.Forget(key) // a disabled cache: nothing to do, no panic
+}

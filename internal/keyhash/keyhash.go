@@ -1,4 +1,4 @@
-package middleware
+package keyhash
 
 import (
 	"crypto/aes"
@@ -10,21 +10,20 @@ import (
 	"github.com/ratekit/ratekit/store"
 )
 
-// keyHasher derives store keys from client identities with AES-CMAC (RFC
+// Hasher derives store keys from client identities with AES-CMAC (RFC
 // 4493), a pseudo-random function keyed by a secret: without the secret a
 // store key reveals nothing about the API key or address behind it, not
 // even by trying every IPv4 address. AES-CMAC costs about one AES block per
 // 16 bytes of input (nanoseconds with AES-NI), where HMAC-SHA-256 costs two
 // compression functions per call at least.
-type keyHasher struct {
+type Hasher struct {
 	block  cipher.Block
 	k1, k2 [16]byte
 }
 
-// newKeyHasher derives the AES-128 key from secret, so that secrets of any
-// length work and the same secret yields the same store keys on every
-// instance.
-func newKeyHasher(secret []byte) keyHasher {
+// New derives the AES-128 key from secret, so that secrets of any length
+// work and the same secret yields the same store keys on every instance.
+func New(secret []byte) *Hasher {
 	h := sha256.New()
 	h.Write([]byte("ratekit store key v1\x00"))
 	h.Write(secret)
@@ -33,8 +32,12 @@ func newKeyHasher(secret []byte) keyHasher {
 	if err != nil {
 		panic(err) // impossible: 16 bytes is a valid AES key length
 	}
-	var kh keyHasher
-	kh.block = b
+	return fromBlock(b)
+}
+
+// fromBlock returns the hasher of an AES cipher, with its CMAC subkeys.
+func fromBlock(b cipher.Block) *Hasher {
+	kh := &Hasher{block: b}
 	var l [16]byte
 	b.Encrypt(l[:], l[:])
 	kh.k1 = dbl(l)
@@ -54,23 +57,69 @@ func dbl(in [16]byte) [16]byte {
 	return out
 }
 
-// scope names a policy scope inside store keys (a rule's, or the
+// Scope names a policy scope inside store keys (a rule's, or the
 // concurrency limiter's): requests under different scopes count in
-// different buckets. Every store key starts with the scope's name.
-type scope struct {
+// different buckets. Every store key's message starts with the scope's
+// name. The zero Scope is a valid scope of its own.
+type Scope struct {
 	name [8]byte
 	// v4 is where the CMAC of every IPv4 /32 key of this scope stands
 	// before its last AES block, once the part of that block that does not
-	// depend on the address is mixed in (see keyHasher.prepare). h is the
+	// depend on the address is mixed in (see Hasher.Prepare). h is the
 	// hasher v4 was computed with; nil until prepared.
 	v4 [16]byte
-	h  *keyHasher
+	h  *Hasher
 }
 
-// scopeOf returns the scope called name, not yet prepared.
-func scopeOf(name string) scope {
+// ScopeOf returns the scope called name, not yet prepared (see
+// [Hasher.Prepare]).
+func ScopeOf(name string) Scope {
 	sum := sha256.Sum256([]byte(name))
-	return scope{name: [8]byte(sum[:8])}
+	return Scope{name: [8]byte(sum[:8])}
+}
+
+// Identity kinds inside the hashed message.
+const (
+	kindIP    = 'i'
+	kindKey   = 'k'
+	kindCache = 'c' // validator cache entries, never a store key
+)
+
+// Buf is the working memory of one key derivation. The caller keeps it on
+// the heap (a pooled per-request scratch): on the stack it would escape
+// through cipher.Block's interface call, an allocation per request.
+type Buf struct {
+	c cmac
+}
+
+// Client returns the store key of the client called id within s: the
+// AES-CMAC of s's name, the client kind and id.
+func (h *Hasher) Client(s *Scope, id string, b *Buf) store.Key {
+	c := &b.c
+	c.reset(h)
+	c.write(s.name[:])
+	c.writeByte(kindKey)
+	c.writeString(id)
+	return c.sum()
+}
+
+// Addr returns the store key of the address bucket p within s. An IPv4 /32
+// in a scope h has prepared costs one AES block, anything else two.
+func (h *Hasher) Addr(s *Scope, p netip.Prefix, b *Buf) store.Key {
+	if a := p.Addr(); a.Is4() && p.Bits() == 32 && s.h == h {
+		return h.ipv4Key(s, a.As4(), &b.c.state)
+	}
+	return h.ipKey(s, p, &b.c.state)
+}
+
+// Cache returns the key a validator answer for the API key key is cached
+// under: its own kind, so it is never a store key of any scope.
+func (h *Hasher) Cache(key string, b *Buf) store.Key {
+	c := &b.c
+	c.reset(h)
+	c.writeByte(kindCache)
+	c.writeString(key)
+	return c.sum()
 }
 
 // The message of an address key is 26 bytes, two AES blocks:
@@ -87,9 +136,11 @@ const (
 	v4MapByte = 10 // As16 of an IPv4 address has 0xff at bytes 10 and 11
 )
 
-// prepare sets s.v4 for h: the encryption of block 1 of an IPv4 /32 key,
-// xored with K2 and with block 2 minus the four IPv4 bytes.
-func (h *keyHasher) prepare(s *scope) {
+// Prepare readies s for h's one-block IPv4 keys: it sets s.v4 to the
+// encryption of block 1 of an IPv4 /32 key, xored with K2 and with block 2
+// minus the four IPv4 bytes. A scope prepared for another hasher, or not
+// at all, still gives the right keys, with two blocks.
+func (h *Hasher) Prepare(s *Scope) {
 	var st [16]byte
 	copy(st[:8], s.name[:])
 	st[8], st[9] = kindIP, 32
@@ -105,7 +156,7 @@ func (h *keyHasher) prepare(s *scope) {
 // ipv4Key returns the key of the IPv4 /32 bucket a in s, which h has
 // prepared, using st as the (heap) buffer the cipher works in: the same
 // bytes as the general CMAC of the 26-byte message, with one AES block.
-func (h *keyHasher) ipv4Key(s *scope, a [4]byte, st *[16]byte) store.Key {
+func (h *Hasher) ipv4Key(s *Scope, a [4]byte, st *[16]byte) store.Key {
 	*st = s.v4
 	// Block 2 holds address bytes 6-15; the IPv4 bytes 12-15 sit at 6-9.
 	v := binary.LittleEndian.Uint32(st[6:10]) ^ binary.LittleEndian.Uint32(a[:])
@@ -116,7 +167,7 @@ func (h *keyHasher) ipv4Key(s *scope, a [4]byte, st *[16]byte) store.Key {
 
 // ipKey returns the key of the address bucket p in s for any prefix, two
 // AES blocks, using st as the cipher's buffer.
-func (h *keyHasher) ipKey(s *scope, p netip.Prefix, st *[16]byte) store.Key {
+func (h *Hasher) ipKey(s *Scope, p netip.Prefix, st *[16]byte) store.Key {
 	a := p.Addr().As16()
 	copy(st[:8], s.name[:])
 	st[8], st[9] = kindIP, byte(p.Bits())
@@ -139,14 +190,14 @@ func xor16(dst, src *[16]byte) {
 
 // cmac is one AES-CMAC computation fed in pieces without allocating.
 type cmac struct {
-	h     *keyHasher
+	h     *Hasher
 	state [16]byte // CBC chaining value
 	buf   [16]byte // pending bytes, never a full block unless more follow
 	n     int
 }
 
 // reset starts a new computation keyed by h.
-func (c *cmac) reset(h *keyHasher) {
+func (c *cmac) reset(h *Hasher) {
 	c.h, c.state, c.n = h, [16]byte{}, 0
 }
 

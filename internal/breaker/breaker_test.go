@@ -1,7 +1,6 @@
-package middleware
+package breaker
 
 import (
-	"errors"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -39,7 +38,7 @@ type breakerStep struct {
 	op        breakerOp
 	wantProbe bool // brkAllow only
 	wantOK    bool // brkAllow only
-	want      breakerState
+	want      State
 }
 
 func TestBreakerSteps(t *testing.T) {
@@ -49,10 +48,10 @@ func TestBreakerSteps(t *testing.T) {
 		cool       = time.Second
 		justBefore = cool - time.Nanosecond
 	)
-	cfg := Breaker{Failures: 3, Cooldown: cool}
+	cfg := Config{Failures: 3, Cooldown: cool}
 	tests := []struct {
 		name  string
-		cfg   Breaker
+		cfg   Config
 		steps []breakerStep
 		// transitions expected from onChange, as "from>to"
 		changes []string
@@ -61,14 +60,14 @@ func TestBreakerSteps(t *testing.T) {
 			name: "success resets the consecutive count",
 			cfg:  cfg,
 			steps: []breakerStep{
-				{at: t0, op: brkAllow, wantOK: true, want: breakerClosed},
-				{at: t0, op: brkFail, want: breakerClosed},
-				{at: t0, op: brkFail, want: breakerClosed},
-				{at: t0, op: brkOK, want: breakerClosed},
-				{at: t0, op: brkFail, want: breakerClosed},
-				{at: t0, op: brkFail, want: breakerClosed},
-				{at: t0, op: brkAllow, wantOK: true, want: breakerClosed},
-				{at: t0, op: brkFail, want: breakerOpen}, // third in a row
+				{at: t0, op: brkAllow, wantOK: true, want: Closed},
+				{at: t0, op: brkFail, want: Closed},
+				{at: t0, op: brkFail, want: Closed},
+				{at: t0, op: brkOK, want: Closed},
+				{at: t0, op: brkFail, want: Closed},
+				{at: t0, op: brkFail, want: Closed},
+				{at: t0, op: brkAllow, wantOK: true, want: Closed},
+				{at: t0, op: brkFail, want: Open}, // third in a row
 			},
 			changes: []string{"closed>open"},
 		},
@@ -76,17 +75,17 @@ func TestBreakerSteps(t *testing.T) {
 			name: "open until the cooldown, one probe, probe success closes",
 			cfg:  cfg,
 			steps: []breakerStep{
-				{at: t0, op: brkFail}, {at: t0, op: brkFail}, {at: t0, op: brkFail, want: breakerOpen},
-				{at: t0, op: brkAllow, wantOK: false, want: breakerOpen},
-				{at: justBefore, op: brkAllow, wantOK: false, want: breakerOpen},
-				{at: cool, op: brkAllow, wantProbe: true, wantOK: true, want: breakerHalfOpen},
-				{at: cool, op: brkAllow, wantOK: false, want: breakerHalfOpen}, // probe in flight
-				{at: cool + 500*time.Millisecond, op: brkAllow, wantOK: false, want: breakerHalfOpen},
-				{at: cool + 500*time.Millisecond, op: brkProbeOK, want: breakerClosed},
-				{at: cool + 500*time.Millisecond, op: brkAllow, wantOK: true, want: breakerClosed},
+				{at: t0, op: brkFail}, {at: t0, op: brkFail}, {at: t0, op: brkFail, want: Open},
+				{at: t0, op: brkAllow, wantOK: false, want: Open},
+				{at: justBefore, op: brkAllow, wantOK: false, want: Open},
+				{at: cool, op: brkAllow, wantProbe: true, wantOK: true, want: HalfOpen},
+				{at: cool, op: brkAllow, wantOK: false, want: HalfOpen}, // probe in flight
+				{at: cool + 500*time.Millisecond, op: brkAllow, wantOK: false, want: HalfOpen},
+				{at: cool + 500*time.Millisecond, op: brkProbeOK, want: Closed},
+				{at: cool + 500*time.Millisecond, op: brkAllow, wantOK: true, want: Closed},
 				// the count starts again from zero
-				{at: cool + 500*time.Millisecond, op: brkFail, want: breakerClosed},
-				{at: cool + 500*time.Millisecond, op: brkFail, want: breakerClosed},
+				{at: cool + 500*time.Millisecond, op: brkFail, want: Closed},
+				{at: cool + 500*time.Millisecond, op: brkFail, want: Closed},
 			},
 			changes: []string{"closed>open", "open>half-open", "half-open>closed"},
 		},
@@ -94,13 +93,13 @@ func TestBreakerSteps(t *testing.T) {
 			name: "probe failure reopens for a full cooldown from the failure",
 			cfg:  cfg,
 			steps: []breakerStep{
-				{at: t0, op: brkFail}, {at: t0, op: brkFail}, {at: t0, op: brkFail, want: breakerOpen},
-				{at: cool, op: brkAllow, wantProbe: true, wantOK: true, want: breakerHalfOpen},
-				{at: cool + 200*time.Millisecond, op: brkProbeFail, want: breakerOpen},
-				{at: cool + 200*time.Millisecond, op: brkAllow, wantOK: false, want: breakerOpen},
-				{at: 2*cool + 200*time.Millisecond - time.Nanosecond, op: brkAllow, wantOK: false, want: breakerOpen},
-				{at: 2*cool + 200*time.Millisecond, op: brkAllow, wantProbe: true, wantOK: true, want: breakerHalfOpen},
-				{at: 2*cool + 300*time.Millisecond, op: brkProbeOK, want: breakerClosed},
+				{at: t0, op: brkFail}, {at: t0, op: brkFail}, {at: t0, op: brkFail, want: Open},
+				{at: cool, op: brkAllow, wantProbe: true, wantOK: true, want: HalfOpen},
+				{at: cool + 200*time.Millisecond, op: brkProbeFail, want: Open},
+				{at: cool + 200*time.Millisecond, op: brkAllow, wantOK: false, want: Open},
+				{at: 2*cool + 200*time.Millisecond - time.Nanosecond, op: brkAllow, wantOK: false, want: Open},
+				{at: 2*cool + 200*time.Millisecond, op: brkAllow, wantProbe: true, wantOK: true, want: HalfOpen},
+				{at: 2*cool + 300*time.Millisecond, op: brkProbeOK, want: Closed},
 			},
 			changes: []string{"closed>open", "open>half-open", "half-open>open", "open>half-open", "half-open>closed"},
 		},
@@ -108,12 +107,12 @@ func TestBreakerSteps(t *testing.T) {
 			name: "a probe that never reports is replaced after a cooldown",
 			cfg:  cfg,
 			steps: []breakerStep{
-				{at: t0, op: brkFail}, {at: t0, op: brkFail}, {at: t0, op: brkFail, want: breakerOpen},
-				{at: cool, op: brkAllow, wantProbe: true, wantOK: true, want: breakerHalfOpen},
-				{at: 2*cool - time.Nanosecond, op: brkAllow, wantOK: false, want: breakerHalfOpen},
-				{at: 2 * cool, op: brkAllow, wantProbe: true, wantOK: true, want: breakerHalfOpen},
-				{at: 2 * cool, op: brkAllow, wantOK: false, want: breakerHalfOpen},
-				{at: 2*cool + time.Millisecond, op: brkProbeFail, want: breakerOpen},
+				{at: t0, op: brkFail}, {at: t0, op: brkFail}, {at: t0, op: brkFail, want: Open},
+				{at: cool, op: brkAllow, wantProbe: true, wantOK: true, want: HalfOpen},
+				{at: 2*cool - time.Nanosecond, op: brkAllow, wantOK: false, want: HalfOpen},
+				{at: 2 * cool, op: brkAllow, wantProbe: true, wantOK: true, want: HalfOpen},
+				{at: 2 * cool, op: brkAllow, wantOK: false, want: HalfOpen},
+				{at: 2*cool + time.Millisecond, op: brkProbeFail, want: Open},
 			},
 			// the replacement is not a transition
 			changes: []string{"closed>open", "open>half-open", "half-open>open"},
@@ -122,38 +121,38 @@ func TestBreakerSteps(t *testing.T) {
 			name: "reports from calls that are not the probe change nothing once open",
 			cfg:  cfg,
 			steps: []breakerStep{
-				{at: t0, op: brkFail}, {at: t0, op: brkFail}, {at: t0, op: brkFail, want: breakerOpen},
-				{at: t0, op: brkOK, want: breakerOpen},   // let through before it opened
-				{at: t0, op: brkFail, want: breakerOpen}, // likewise
-				{at: cool, op: brkAllow, wantProbe: true, wantOK: true, want: breakerHalfOpen},
-				{at: cool, op: brkOK, want: breakerHalfOpen},
-				{at: cool, op: brkFail, want: breakerHalfOpen},
-				{at: cool, op: brkProbeOK, want: breakerClosed},
+				{at: t0, op: brkFail}, {at: t0, op: brkFail}, {at: t0, op: brkFail, want: Open},
+				{at: t0, op: brkOK, want: Open},   // let through before it opened
+				{at: t0, op: brkFail, want: Open}, // likewise
+				{at: cool, op: brkAllow, wantProbe: true, wantOK: true, want: HalfOpen},
+				{at: cool, op: brkOK, want: HalfOpen},
+				{at: cool, op: brkFail, want: HalfOpen},
+				{at: cool, op: brkProbeOK, want: Closed},
 				// a late duplicate probe report in the closed state counts as an ordinary one
-				{at: cool, op: brkProbeOK, want: breakerClosed},
+				{at: cool, op: brkProbeOK, want: Closed},
 			},
 			changes: []string{"closed>open", "open>half-open", "half-open>closed"},
 		},
 		{
 			name: "zero value: 5 failures, 1s",
-			cfg:  Breaker{},
+			cfg:  Config{},
 			steps: []breakerStep{
 				{at: t0, op: brkFail}, {at: t0, op: brkFail}, {at: t0, op: brkFail}, {at: t0, op: brkFail},
-				{at: t0, op: brkAllow, wantOK: true, want: breakerClosed},
-				{at: t0, op: brkFail, want: breakerOpen},
-				{at: time.Second - time.Nanosecond, op: brkAllow, wantOK: false, want: breakerOpen},
-				{at: time.Second, op: brkAllow, wantProbe: true, wantOK: true, want: breakerHalfOpen},
+				{at: t0, op: brkAllow, wantOK: true, want: Closed},
+				{at: t0, op: brkFail, want: Open},
+				{at: time.Second - time.Nanosecond, op: brkAllow, wantOK: false, want: Open},
+				{at: time.Second, op: brkAllow, wantProbe: true, wantOK: true, want: HalfOpen},
 			},
 			changes: []string{"closed>open", "open>half-open"},
 		},
 		{
 			name: "disabled never opens",
-			cfg:  Breaker{Failures: 1, Disabled: true},
+			cfg:  Config{Failures: 1, Disabled: true},
 			steps: []breakerStep{
 				{at: t0, op: brkFail}, {at: t0, op: brkFail}, {at: t0, op: brkFail},
-				{at: t0, op: brkAllow, wantOK: true, want: breakerClosed},
-				{at: t0, op: brkProbeFail, want: breakerClosed},
-				{at: t0, op: brkAllow, wantOK: true, want: breakerClosed},
+				{at: t0, op: brkAllow, wantOK: true, want: Closed},
+				{at: t0, op: brkProbeFail, want: Closed},
+				{at: t0, op: brkAllow, wantOK: true, want: Closed},
 			},
 		},
 	}
@@ -161,23 +160,23 @@ func TestBreakerSteps(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var clk breakerClock
 			var changes []string
-			b := newBreaker(tc.cfg, clk.now, func(from, to breakerState) {
+			b := New(tc.cfg, clk.now, func(from, to State) {
 				changes = append(changes, from.String()+">"+to.String())
 			})
 			for i, s := range tc.steps {
 				clk.set(s.at)
 				switch s.op {
 				case brkAllow:
-					probe, ok := b.allow()
+					probe, ok := b.Allow()
 					if probe != s.wantProbe || ok != s.wantOK {
 						t.Errorf("step %d at t0+%v: allow() = (probe %v, ok %v), want (%v, %v)", i, s.at, probe, ok, s.wantProbe, s.wantOK)
 					}
 				case brkOK, brkProbeOK:
-					b.success(s.op == brkProbeOK)
+					b.Success(s.op == brkProbeOK)
 				case brkFail, brkProbeFail:
-					b.failure(s.op == brkProbeFail)
+					b.Failure(s.op == brkProbeFail)
 				}
-				if got := b.state(); got != s.want {
+				if got := b.State(); got != s.want {
 					t.Errorf("step %d at t0+%v: after %v state() = %v, want %v", i, s.at, s.op, got, s.want)
 				}
 			}
@@ -189,66 +188,27 @@ func TestBreakerSteps(t *testing.T) {
 }
 
 func TestBreakerStateString(t *testing.T) {
-	for s, want := range map[breakerState]string{
-		breakerClosed: "closed", breakerHalfOpen: "half-open", breakerOpen: "open", 7: "breakerState(7)",
+	for s, want := range map[State]string{
+		Closed: "closed", HalfOpen: "half-open", Open: "open", 7: "State(7)",
 	} {
 		if got := s.String(); got != want {
-			t.Errorf("breakerState(%d).String() = %q, want %q", uint8(s), got, want)
+			t.Errorf("State(%d).String() = %q, want %q", uint8(s), got, want)
 		}
 	}
 	// The gauge exports the numeric values.
-	if breakerClosed != 0 || breakerHalfOpen != 1 || breakerOpen != 2 {
-		t.Errorf("breaker states = %d, %d, %d; want 0, 1, 2", breakerClosed, breakerHalfOpen, breakerOpen)
-	}
-}
-
-func TestBreakerValidate(t *testing.T) {
-	tests := []struct {
-		name string
-		cfg  Breaker
-		want []string // substrings, one per error; nil means valid
-	}{
-		{name: "zero value", cfg: Breaker{}},
-		{name: "explicit", cfg: Breaker{Failures: 10, Cooldown: 30 * time.Second}},
-		{name: "disabled", cfg: Breaker{Disabled: true}},
-		{name: "negative failures", cfg: Breaker{Failures: -1}, want: []string{"Breaker.Failures -1"}},
-		{name: "negative cooldown", cfg: Breaker{Cooldown: -time.Second}, want: []string{"Breaker.Cooldown -1s"}},
-		{name: "both", cfg: Breaker{Failures: -2, Cooldown: -time.Millisecond},
-			want: []string{"Breaker.Failures -2", "Breaker.Cooldown -1ms"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := tc.cfg.validate()
-			if tc.want == nil {
-				if err != nil {
-					t.Errorf("%+v.validate() = %v, want nil", tc.cfg, err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("%+v.validate() = nil, want errors %q", tc.cfg, tc.want)
-			}
-			var joined interface{ Unwrap() []error }
-			if !errors.As(err, &joined) || len(joined.Unwrap()) != len(tc.want) {
-				t.Errorf("%+v.validate() = %q, want %d errors", tc.cfg, err, len(tc.want))
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("%+v.validate() = %q, want it to mention %q", tc.cfg, err, w)
-				}
-			}
-		})
+	if Closed != 0 || HalfOpen != 1 || Open != 2 {
+		t.Errorf("states = %d, %d, %d; want 0, 1, 2", Closed, HalfOpen, Open)
 	}
 }
 
 // openBreaker fails b until it opens.
-func openBreaker(t *testing.T, b *breaker) {
+func openBreaker(t *testing.T, b *Breaker) {
 	t.Helper()
-	for b.state() != breakerOpen {
-		if _, ok := b.allow(); !ok {
-			t.Fatalf("allow() refused in state %v", b.state())
+	for b.State() != Open {
+		if _, ok := b.Allow(); !ok {
+			t.Fatalf("allow() refused in state %v", b.State())
 		}
-		b.failure(false)
+		b.Failure(false)
 	}
 }
 
@@ -258,9 +218,9 @@ func openBreaker(t *testing.T, b *breaker) {
 func TestBreakerOneProbe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const callers = 100
-		b := newBreaker(Breaker{Failures: 2, Cooldown: 250 * time.Millisecond}, time.Now, nil)
+		b := New(Config{Failures: 2, Cooldown: 250 * time.Millisecond}, time.Now, nil)
 		for round := range 6 {
-			if b.state() == breakerClosed {
+			if b.State() == Closed {
 				openBreaker(t, b)
 			}
 			time.Sleep(250 * time.Millisecond)
@@ -271,7 +231,7 @@ func TestBreakerOneProbe(t *testing.T) {
 			for range callers {
 				wg.Go(func() {
 					<-start
-					probe, ok := b.allow()
+					probe, ok := b.Allow()
 					decided.Done()
 					if ok {
 						admitted.Add(1)
@@ -283,9 +243,9 @@ func TestBreakerOneProbe(t *testing.T) {
 						decided.Wait()
 						switch round % 3 {
 						case 0:
-							b.failure(true)
+							b.Failure(true)
 						case 1:
-							b.success(true)
+							b.Success(true)
 						case 2: // lost: never reports
 						}
 					}
@@ -297,8 +257,8 @@ func TestBreakerOneProbe(t *testing.T) {
 				t.Fatalf("round %d: %d concurrent allow() calls gave %d probes and %d admissions, want 1 and 1",
 					round, callers, probes.Load(), admitted.Load())
 			}
-			want := [...]breakerState{breakerOpen, breakerClosed, breakerHalfOpen}[round%3]
-			if got := b.state(); got != want {
+			want := [...]State{Open, Closed, HalfOpen}[round%3]
+			if got := b.State(); got != want {
 				t.Fatalf("round %d: state() = %v, want %v", round, got, want)
 			}
 		}
@@ -312,9 +272,9 @@ func TestBreakerChangesOrdered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		var changes []transition
-		var b *breaker
-		b = newBreaker(Breaker{Failures: 3, Cooldown: 5 * time.Millisecond}, time.Now, func(from, to breakerState) {
-			b.state() // calling back into the breaker must not deadlock
+		var b *Breaker
+		b = New(Config{Failures: 3, Cooldown: 5 * time.Millisecond}, time.Now, func(from, to State) {
+			b.State() // calling back into the breaker must not deadlock
 			mu.Lock()
 			changes = append(changes, transition{from, to})
 			mu.Unlock()
@@ -324,12 +284,12 @@ func TestBreakerChangesOrdered(t *testing.T) {
 			wg.Go(func() {
 				r := rand.New(rand.NewPCG(uint64(g), 1))
 				for range 2000 {
-					probe, ok := b.allow()
+					probe, ok := b.Allow()
 					if ok {
 						if r.IntN(3) == 0 {
-							b.success(probe)
+							b.Success(probe)
 						} else {
-							b.failure(probe)
+							b.Failure(probe)
 						}
 					}
 					if r.IntN(8) == 0 {
@@ -342,24 +302,24 @@ func TestBreakerChangesOrdered(t *testing.T) {
 		if len(changes) < 10 {
 			t.Fatalf("only %d transitions; the test exercises too little", len(changes))
 		}
-		prev := breakerClosed
+		prev := Closed
 		for i, c := range changes {
 			if c.from != prev || c.from == c.to {
 				t.Fatalf("transition %d: %v>%v after %v", i, c.from, c.to, prev)
 			}
 			prev = c.to
 		}
-		if got := b.state(); got != prev {
+		if got := b.State(); got != prev {
 			t.Errorf("state() = %v, last onChange said %v", got, prev)
 		}
 	})
 }
 
 func TestBreakerClosedAllocs(t *testing.T) {
-	b := newBreaker(Breaker{}, nil, func(from, to breakerState) {})
+	b := New(Config{}, nil, func(from, to State) {})
 	allocs := testing.AllocsPerRun(1000, func() {
-		probe, _ := b.allow()
-		b.success(probe)
+		probe, _ := b.Allow()
+		b.Success(probe)
 	})
 	if allocs != 0 {
 		t.Errorf("allow()+success() in the closed state: %v allocations, want 0", allocs)
@@ -371,34 +331,34 @@ func TestBreakerClosedAllocs(t *testing.T) {
 // allow in the open state (a refusal, which reads the clock).
 func BenchmarkBreaker(b *testing.B) {
 	b.Run("closed/serial", func(b *testing.B) {
-		br := newBreaker(Breaker{}, nil, nil)
+		br := New(Config{}, nil, nil)
 		b.ReportAllocs()
 		for b.Loop() {
-			probe, ok := br.allow()
+			probe, ok := br.Allow()
 			if ok {
-				br.success(probe)
+				br.Success(probe)
 			}
 		}
 	})
 	b.Run("closed/parallel", func(b *testing.B) {
-		br := newBreaker(Breaker{}, nil, nil)
+		br := New(Config{}, nil, nil)
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				probe, ok := br.allow()
+				probe, ok := br.Allow()
 				if ok {
-					br.success(probe)
+					br.Success(probe)
 				}
 			}
 		})
 	})
 	b.Run("open/parallel", func(b *testing.B) {
-		br := newBreaker(Breaker{Failures: 1, Cooldown: time.Hour}, nil, nil)
-		br.failure(false)
+		br := New(Config{Failures: 1, Cooldown: time.Hour}, nil, nil)
+		br.Failure(false)
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, ok := br.allow(); ok {
+				if _, ok := br.Allow(); ok {
 					b.Error("allow() admitted a request while open")
 				}
 			}

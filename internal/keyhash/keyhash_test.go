@@ -1,4 +1,4 @@
-package middleware
+package keyhash
 
 import (
 	"crypto/aes"
@@ -15,10 +15,7 @@ func TestCMACVectors(t *testing.T) {
 	key, _ := hex.DecodeString("2b7e151628aed2a6abf7158809cf4f3c")
 	msg, _ := hex.DecodeString("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710")
 	b, _ := aes.NewCipher(key)
-	h := keyHasher{block: b}
-	var l [16]byte
-	b.Encrypt(l[:], l[:])
-	h.k1, h.k2 = dbl(l), dbl(dbl(l))
+	h := fromBlock(b)
 	if got := hex.EncodeToString(h.k1[:]); got != "fbeed618357133667c85e08f7236a8de" {
 		t.Fatalf("K1 = %s", got)
 	}
@@ -31,7 +28,7 @@ func TestCMACVectors(t *testing.T) {
 		{40, "dfa66747de9ae63030ca32611497c827"},
 		{64, "51f0bebf7e3b9d92fc49741779363cfe"},
 	} {
-		c := cmac{h: &h}
+		c := cmac{h: h}
 		c.write(msg[:tc.n])
 		got := c.sum()
 		if hex.EncodeToString(got[:]) != tc.want {
@@ -41,13 +38,13 @@ func TestCMACVectors(t *testing.T) {
 
 	// Split writes of every size go through the same blocks.
 	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 40, 64} {
-		c := cmac{h: &h}
+		c := cmac{h: h}
 		c.write(msg[:n/3])
 		c.writeString(string(msg[n/3 : n/2]))
 		for _, b := range msg[n/2 : n] {
 			c.writeByte(b)
 		}
-		if got, want := c.sum(), refCMAC(&h, msg[:n]); got != want {
+		if got, want := c.sum(), refCMAC(h, msg[:n]); got != want {
 			t.Errorf("CMAC(%d bytes, split writes) = %v, want %v", n, got, want)
 		}
 	}
@@ -55,7 +52,7 @@ func TestCMACVectors(t *testing.T) {
 
 // refCMAC is RFC 4493 section 2.4 written out plainly, block by block: the
 // reference the streaming cmac and the address fast paths must match.
-func refCMAC(h *keyHasher, msg []byte) store.Key {
+func refCMAC(h *Hasher, msg []byte) store.Key {
 	n := (len(msg) + 15) / 16
 	complete := n > 0 && len(msg)%16 == 0
 	if n == 0 {
@@ -89,8 +86,23 @@ func refCMAC(h *keyHasher, msg []byte) store.Key {
 	return store.Key(x)
 }
 
-// refKey is the message keyOf MACs, built the obvious way.
-func refKey(h *keyHasher, s *scope, id *identity) store.Key {
+// identity is a client ID (keyed) or an address bucket, for the tables.
+type identity struct {
+	keyed bool
+	id    string
+	ip    netip.Prefix
+}
+
+// keyOf derives id's key in s with the fast paths.
+func keyOf(h *Hasher, s *Scope, id *identity, b *Buf) store.Key {
+	if id.keyed {
+		return h.Client(s, id.id, b)
+	}
+	return h.Addr(s, id.ip, b)
+}
+
+// refKey is the message Client and Addr MAC, built the obvious way.
+func refKey(h *Hasher, s *Scope, id *identity) store.Key {
 	msg := append([]byte(nil), s.name[:]...)
 	if id.keyed {
 		msg = append(msg, kindKey)
@@ -107,8 +119,8 @@ func refKey(h *keyHasher, s *scope, id *identity) store.Key {
 // CMAC that derived them before the fast paths existed: keys already in a
 // shared store (Redis) must not move when the code changes.
 func TestStoreKeysUnchanged(t *testing.T) {
-	l := &Limiter{hash: newKeyHasher([]byte("ratekit test secret"))}
-	var sc scratch
+	h := New([]byte("ratekit test secret"))
+	var buf Buf
 	for _, tc := range []struct {
 		scope, prefix string
 		keyed         bool
@@ -134,35 +146,35 @@ func TestStoreKeysUnchanged(t *testing.T) {
 		if !tc.keyed {
 			id.ip = netip.MustParsePrefix(tc.prefix)
 		}
-		prepared := scopeOf(tc.scope)
-		l.hash.prepare(&prepared)
-		for _, s := range []scope{scopeOf(tc.scope), prepared} {
-			if got := l.keyOf(&s, &id, &sc); got.String() != tc.want {
-				t.Errorf("keyOf(%s, %+v, prepared %v) = %v, want %s", tc.scope, id, s.h != nil, got, tc.want)
+		prepared := ScopeOf(tc.scope)
+		h.Prepare(&prepared)
+		for _, s := range []Scope{ScopeOf(tc.scope), prepared} {
+			if got := keyOf(h, &s, &id, &buf); got.String() != tc.want {
+				t.Errorf("key(%s, %+v, prepared %v) = %v, want %s", tc.scope, id, s.h != nil, got, tc.want)
 			}
 		}
 	}
 }
 
-// TestKeyOfMatchesReference compares keyOf with the plain CMAC of its
+// TestKeysMatchReference compares Client and Addr with the plain CMAC of its
 // message for random IPv4 clients, IPv6 buckets of every prefix length,
 // IPv4 prefixes other than /32, and API-key identities of every length
 // around the block boundaries, in prepared and unprepared scopes.
-func TestKeyOfMatchesReference(t *testing.T) {
+func TestKeysMatchReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	l := &Limiter{hash: newKeyHasher([]byte("another secret"))}
-	var sc scratch
-	other := newKeyHasher([]byte("a third secret"))
-	scopes := []scope{scopeOf("default"), scopeOf("rule:x"), scopeOf("concurrency")}
+	h := New([]byte("another secret"))
+	var buf Buf
+	other := New([]byte("a third secret"))
+	scopes := []Scope{ScopeOf("default"), ScopeOf("rule:x"), ScopeOf("concurrency")}
 	for i := range scopes {
-		l.hash.prepare(&scopes[i])
+		h.Prepare(&scopes[i])
 	}
-	foreign := scopeOf("default")
-	other.prepare(&foreign) // prepared for another hasher: must not be used
-	scopes = append(scopes, scopeOf("unprepared"), foreign)
-	check := func(s *scope, id identity) {
+	foreign := ScopeOf("default")
+	other.Prepare(&foreign) // prepared for another hasher: must not be used
+	scopes = append(scopes, ScopeOf("unprepared"), foreign)
+	check := func(s *Scope, id identity) {
 		t.Helper()
-		if got, want := l.keyOf(s, &id, &sc), refKey(&l.hash, s, &id); got != want {
+		if got, want := keyOf(h, s, &id, &buf), refKey(h, s, &id); got != want {
 			t.Fatalf("keyOf(%x, %+v) = %v, want %v", s.name, id, got, want)
 		}
 	}
@@ -195,19 +207,37 @@ func TestKeyOfMatchesReference(t *testing.T) {
 	}
 }
 
-// TestKeyOfAllocs holds the keyed hash to no allocation.
-func TestKeyOfAllocs(t *testing.T) {
-	l := &Limiter{hash: newKeyHasher([]byte("secret"))}
-	s := scopeOf("default")
-	l.hash.prepare(&s)
-	sc := new(scratch)
+// TestKeysAllocs holds the keyed hash to no allocation.
+func TestKeysAllocs(t *testing.T) {
+	h := New([]byte("secret"))
+	s := ScopeOf("default")
+	h.Prepare(&s)
+	buf := new(Buf)
 	for _, id := range []identity{
 		{ip: netip.MustParsePrefix("203.0.113.9/32")},
 		{ip: netip.MustParsePrefix("2001:db8::/64")},
 		{keyed: true, id: "k_live_0123456789abcdef0123456789"},
 	} {
-		if n := testing.AllocsPerRun(100, func() { l.keyOf(&s, &id, sc) }); n != 0 {
-			t.Errorf("keyOf(%+v) allocates %v times, want 0", id, n)
+		if n := testing.AllocsPerRun(100, func() { keyOf(h, &s, &id, buf) }); n != 0 {
+			t.Errorf("key of %+v allocates %v times, want 0", id, n)
 		}
+	}
+}
+
+// TestCacheKeyIsNoStoreKey: a validator cache key is never the store key of
+// a client of any scope, even one whose name and ID are chosen to line the
+// messages up.
+func TestCacheKeyIsNoStoreKey(t *testing.T) {
+	h := New([]byte("secret"))
+	var buf Buf
+	ck := h.Cache("k_live_1", &buf)
+	var zero Scope
+	for _, s := range []Scope{zero, ScopeOf("default")} {
+		if got := h.Client(&s, "k_live_1", &buf); got == ck {
+			t.Errorf("Client(%x, k_live_1) = Cache(k_live_1) = %v", s.name, got)
+		}
+	}
+	if want := refCMAC(h, []byte("ck_live_1")); ck != want {
+		t.Errorf("Cache(k_live_1) = %v, want the CMAC of \"c\"+key, %v", ck, want)
 	}
 }

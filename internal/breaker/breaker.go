@@ -1,90 +1,67 @@
-package middleware
+package breaker
 
 import (
-	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Default breaker settings, used where a [Breaker] field is zero.
+// Defaults used where a [Config] field is zero.
 const (
-	defaultBreakerFailures = 5
-	defaultBreakerCooldown = time.Second
+	DefaultFailures = 5
+	DefaultCooldown = time.Second
 )
 
-// Breaker configures the circuit breaker around a shared store. While the
-// breaker is open the store is not called: each request is answered by the
-// failure policy at once instead of waiting for a store that is down, and the
-// store gets room to recover. The zero value is the documented defaults:
-// open after 5 consecutive failures, probe again after 1s.
-//
-// A Breaker is a plain value; the limiter copies it on construction.
-type Breaker struct {
-	// Failures is how many consecutive store failures open the breaker. A
-	// success resets the count. Zero means 5; negative is a config error.
+// Config configures a [Breaker]. Zero (or negative) fields take their
+// defaults; the caller validates what its users wrote.
+type Config struct {
+	// Failures is how many consecutive failures open the breaker. Zero
+	// means [DefaultFailures].
 	Failures int
-	// Cooldown is how long the breaker stays open before it lets one request
-	// through to the store as a probe. If the probe succeeds the breaker
-	// closes; if it fails the breaker stays open for another Cooldown. A
-	// probe that has not reported after Cooldown (its request was abandoned)
-	// is presumed lost and another probe is let through. Zero means 1s;
-	// negative is a config error.
+	// Cooldown is how long the breaker stays open before it lets one call
+	// through as a probe, and how long a probe may stay silent before it is
+	// presumed lost. Zero means [DefaultCooldown].
 	Cooldown time.Duration
-	// Disabled turns the breaker off: every request calls the store.
+	// Disabled makes every method a no-op that lets every call through.
 	Disabled bool
 }
 
-// validate reports every invalid field of b, naming it; the caller adds the
-// package prefix and ErrInvalidConfig.
-func (b *Breaker) validate() error {
-	var errs []error
-	if b.Failures < 0 {
-		errs = append(errs, fmt.Errorf("Breaker.Failures %d: negative", b.Failures))
-	}
-	if b.Cooldown < 0 {
-		errs = append(errs, fmt.Errorf("Breaker.Cooldown %v: negative", b.Cooldown))
-	}
-	return errors.Join(errs...)
-}
-
-// breakerState is where a breaker is. The numeric values are exported as a
-// gauge: 0 closed, 1 half-open, 2 open.
-type breakerState uint8
+// State is where a breaker is. The numeric values are what metrics export
+// as a gauge: 0 closed, 1 half-open, 2 open.
+type State uint8
 
 const (
-	// breakerClosed: every request calls the store. The zero value.
-	breakerClosed breakerState = iota
-	// breakerHalfOpen: one probe is calling the store; everybody else is
+	// Closed: every request calls the store. The zero value.
+	Closed State = iota
+	// HalfOpen: one probe is calling the store; everybody else is
 	// answered by the failure policy.
-	breakerHalfOpen
-	// breakerOpen: nobody calls the store until the cooldown has passed.
-	breakerOpen
+	HalfOpen
+	// Open: nobody calls the store until the cooldown has passed.
+	Open
 )
 
 // String returns "closed", "half-open" or "open".
-func (s breakerState) String() string {
+func (s State) String() string {
 	switch s {
-	case breakerClosed:
+	case Closed:
 		return "closed"
-	case breakerHalfOpen:
+	case HalfOpen:
 		return "half-open"
-	case breakerOpen:
+	case Open:
 		return "open"
 	}
-	return "breakerState(" + strconv.Itoa(int(s)) + ")"
+	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
-// breaker is a consecutive-failure circuit breaker with a single half-open
+// Breaker is a consecutive-failure circuit breaker with a single half-open
 // probe. It is safe for concurrent use.
 //
-// In the closed state, allow is one atomic load and success is two (it
+// In the closed state, Allow is one atomic load and Success is two (it
 // writes only when there are failures to forget), so the hot path shares
 // cache lines read-only and never allocates. Transitions take mu.
-type breaker struct {
-	st    atomic.Uint32 // breakerState
+type Breaker struct {
+	st    atomic.Uint32 // State
 	fails atomic.Int64  // consecutive failures while closed
 	// deadline, in nanoseconds since base: while open, when a probe may
 	// go; while half-open, when the probe in flight is presumed lost.
@@ -99,22 +76,22 @@ type breaker struct {
 	mu        sync.Mutex
 	pending   []transition // not yet passed to onChange, in order
 	notifying bool         // a goroutine is draining pending
-	onChange  func(from, to breakerState)
+	onChange  func(from, to State)
 }
 
-type transition struct{ from, to breakerState }
+type transition struct{ from, to State }
 
-// newBreaker returns a closed breaker. Zero (or, unvalidated, negative)
+// New returns a closed breaker. Zero (or, unvalidated, negative)
 // fields of cfg take their defaults. now is the clock; nil means time.Now.
 // onChange, if not nil, is called once for every transition, in order,
 // never concurrently with itself and never with the breaker's lock held, so
 // it may call the breaker's methods. It runs on a goroutine that caused or
 // observed a transition.
-func newBreaker(cfg Breaker, now func() time.Time, onChange func(from, to breakerState)) *breaker {
+func New(cfg Config, now func() time.Time, onChange func(from, to State)) *Breaker {
 	if now == nil {
 		now = time.Now
 	}
-	b := &breaker{
+	b := &Breaker{
 		disabled:  cfg.Disabled,
 		threshold: int64(cfg.Failures),
 		cooldown:  cfg.Cooldown,
@@ -122,26 +99,26 @@ func newBreaker(cfg Breaker, now func() time.Time, onChange func(from, to breake
 		onChange:  onChange,
 	}
 	if b.threshold <= 0 {
-		b.threshold = defaultBreakerFailures
+		b.threshold = DefaultFailures
 	}
 	if b.cooldown <= 0 {
-		b.cooldown = defaultBreakerCooldown
+		b.cooldown = DefaultCooldown
 	}
 	b.base = now()
 	return b
 }
 
 // since returns the clock in nanoseconds since b.base.
-func (b *breaker) since() int64 { return int64(b.now().Sub(b.base)) }
+func (b *Breaker) since() int64 { return int64(b.now().Sub(b.base)) }
 
-// state returns the current state.
-func (b *breaker) state() breakerState { return breakerState(b.st.Load()) }
+// State returns the current state.
+func (b *Breaker) State() State { return State(b.st.Load()) }
 
-// allow reports whether the caller may call the store (ok), and whether it
+// Allow reports whether the caller may make its call (ok), and whether it
 // is the half-open probe (probe). A caller with ok must report the outcome
-// with success or failure, passing probe back.
-func (b *breaker) allow() (probe, ok bool) {
-	if b.disabled || b.st.Load() == uint32(breakerClosed) {
+// with Success or Failure, passing probe back.
+func (b *Breaker) Allow() (probe, ok bool) {
+	if b.disabled || b.st.Load() == uint32(Closed) {
 		return false, true
 	}
 	t := b.since()
@@ -149,8 +126,8 @@ func (b *breaker) allow() (probe, ok bool) {
 		return false, false
 	}
 	b.mu.Lock()
-	from := b.state()
-	if from == breakerClosed {
+	from := b.State()
+	if from == Closed {
 		b.mu.Unlock()
 		return false, true
 	}
@@ -163,23 +140,23 @@ func (b *breaker) allow() (probe, ok bool) {
 		return false, false
 	}
 	b.deadline.Store(t + int64(b.cooldown))
-	if from != breakerHalfOpen { // half-open to half-open: a lost probe replaced
-		b.moveLocked(from, breakerHalfOpen)
+	if from != HalfOpen { // half-open to half-open: a lost probe replaced
+		b.moveLocked(from, HalfOpen)
 	}
 	b.mu.Unlock()
 	b.notify()
 	return true, true
 }
 
-// success reports that a store call let through by allow succeeded. A
+// Success reports that a call let through by Allow succeeded. A
 // probe's success closes the breaker. Success of a call that was not the
 // probe counts only while closed: once the breaker has opened, the probe
 // alone decides.
-func (b *breaker) success(probe bool) {
+func (b *Breaker) Success(probe bool) {
 	if b.disabled {
 		return
 	}
-	if b.st.Load() == uint32(breakerClosed) {
+	if b.st.Load() == uint32(Closed) {
 		if b.fails.Load() != 0 {
 			b.fails.Store(0)
 		}
@@ -189,32 +166,32 @@ func (b *breaker) success(probe bool) {
 		return
 	}
 	b.mu.Lock()
-	if b.state() == breakerHalfOpen {
+	if b.State() == HalfOpen {
 		b.fails.Store(0)
-		b.moveLocked(breakerHalfOpen, breakerClosed)
+		b.moveLocked(HalfOpen, Closed)
 	}
 	b.mu.Unlock()
 	b.notify()
 }
 
-// failure reports that a store call let through by allow failed. While
+// Failure reports that a call let through by Allow failed. While
 // closed it counts towards opening; a probe's failure reopens the breaker
 // for another cooldown. Any other report (a call let through before the
 // breaker opened, a probe replaced after it was presumed lost) changes
 // nothing.
-func (b *breaker) failure(probe bool) {
+func (b *Breaker) Failure(probe bool) {
 	if b.disabled {
 		return
 	}
-	if b.st.Load() == uint32(breakerClosed) {
+	if b.st.Load() == uint32(Closed) {
 		if b.fails.Add(1) < b.threshold {
 			return
 		}
 		b.mu.Lock()
 		// A success may have reset the count since the Add, or another
 		// failure may already have opened the breaker.
-		if b.state() == breakerClosed && b.fails.Load() >= b.threshold {
-			b.openLocked(breakerClosed)
+		if b.State() == Closed && b.fails.Load() >= b.threshold {
+			b.openLocked(Closed)
 		}
 		b.mu.Unlock()
 		b.notify()
@@ -224,22 +201,22 @@ func (b *breaker) failure(probe bool) {
 		return
 	}
 	b.mu.Lock()
-	if b.state() == breakerHalfOpen {
-		b.openLocked(breakerHalfOpen)
+	if b.State() == HalfOpen {
+		b.openLocked(HalfOpen)
 	}
 	b.mu.Unlock()
 	b.notify()
 }
 
 // openLocked opens the breaker for one cooldown from now.
-func (b *breaker) openLocked(from breakerState) {
+func (b *Breaker) openLocked(from State) {
 	b.deadline.Store(b.since() + int64(b.cooldown))
 	b.fails.Store(0)
-	b.moveLocked(from, breakerOpen)
+	b.moveLocked(from, Open)
 }
 
 // moveLocked sets the state and queues the transition for onChange.
-func (b *breaker) moveLocked(from, to breakerState) {
+func (b *Breaker) moveLocked(from, to State) {
 	b.st.Store(uint32(to))
 	if b.onChange != nil {
 		b.pending = append(b.pending, transition{from, to})
@@ -251,7 +228,7 @@ func (b *breaker) moveLocked(from, to breakerState) {
 // (a gauge set from them ends on the current state); a transition queued
 // while another goroutine drains is delivered by that goroutine, which
 // checks for more under the lock before it stops.
-func (b *breaker) notify() {
+func (b *Breaker) notify() {
 	if b.onChange == nil {
 		return
 	}

@@ -1,10 +1,9 @@
-package middleware
+package denycache
 
 import (
 	"encoding/binary"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/ratekit/ratekit/store"
 	"github.com/ratekit/ratekit/window"
@@ -18,7 +17,7 @@ const denyShards = 16
 // before it settles for the oldest.
 const denyScan = 8
 
-// denyCache remembers recent rejections from a shared store, so that a key
+// Cache remembers recent rejections from a shared store, so that a key
 // told "rejected, retry after r" is answered locally for up to r (and at
 // most the cache's TTL) without a round trip. It only ever answers
 // rejections, so it can never admit more than the store would; at worst (an
@@ -38,9 +37,9 @@ const denyScan = 8
 // place). Expiry is otherwise lazy: a get that finds an expired entry drops
 // it. There is no goroutine.
 //
-// A nil *denyCache is a disabled cache: get misses, put does nothing. The
+// A nil *Cache is a disabled cache: Get misses, Put does nothing. The
 // cache is safe for concurrent use.
-type denyCache struct {
+type Cache struct {
 	shards []denyShard
 }
 
@@ -59,25 +58,38 @@ type denyShard struct {
 
 type denyEntry struct {
 	key store.Key
-	// The policy the decision was taken against, by address: the limiter
-	// owns every policy it decides with and they outlive its cache, so an
-	// address is never reused for another. An integer rather than a
-	// pointer keeps the slots free of pointers for the garbage collector
-	// to scan.
-	policy uintptr
+	// The policy the decision was taken against, as the caller numbers
+	// it (see Query.Policy). An integer keeps the slots free of pointers
+	// for the garbage collector to scan.
+	policy uint64
 	cost   int
 	at     int64 // put instant, nanoseconds since the shard's base
 	d      window.Decision
 }
 
-// newDenyCache returns a cache of at most size entries, each answering for
-// at most ttl, or nil (disabled) when size or ttl is 0 or negative.
-func newDenyCache(size int, ttl time.Duration) *denyCache {
+// Query names what a rejection was decided for: a bucket, the policy it
+// was decided against and the cost asked for. An entry answers only the
+// query it was put for.
+type Query struct {
+	// Key is the bucket.
+	Key store.Key
+	// Policy numbers the policy: the caller gives every policy it decides
+	// with a number of its own, never reused for another policy (a policy
+	// replaced while serving gets a new number, so the old one's entries
+	// stop answering).
+	Policy uint64
+	// Cost is the cost asked for.
+	Cost int
+}
+
+// New returns a cache of at most size entries, each answering for at most
+// ttl, or nil (disabled) when size or ttl is 0 or negative.
+func New(size int, ttl time.Duration) *Cache {
 	if size <= 0 || ttl <= 0 {
 		return nil
 	}
 	n := min(size, denyShards)
-	c := &denyCache{shards: make([]denyShard, n)}
+	c := &Cache{shards: make([]denyShard, n)}
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.ttl = int64(ttl)
@@ -92,19 +104,19 @@ func newDenyCache(size int, ttl time.Duration) *denyCache {
 
 // shard returns key's shard. Keys are keyed hashes, so any eight bytes are
 // uniform.
-func (c *denyCache) shard(key store.Key) *denyShard {
+func (c *Cache) shard(key store.Key) *denyShard {
 	return &c.shards[binary.LittleEndian.Uint64(key[:8])%uint64(len(c.shards))]
 }
 
-// put remembers a rejection of req decided at now (local clock). A decision
-// that admitted (or has no RetryAfter) instead forgets req.Key, whatever
+// Put remembers a rejection of q decided at now (local clock). A decision
+// that admitted (or has no RetryAfter) instead forgets q.Key, whatever
 // policy its entry was for: the cache never contradicts the store's latest
 // answer.
-func (c *denyCache) put(req *store.Request, d *window.Decision, now time.Time) {
+func (c *Cache) Put(q *Query, d *window.Decision, now time.Time) {
 	if c == nil {
 		return
 	}
-	key := req.Key
+	key := q.Key
 	s := c.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -117,7 +129,7 @@ func (c *denyCache) put(req *store.Request, d *window.Decision, now time.Time) {
 	if !s.based {
 		s.base, s.based = now, true
 	}
-	e := denyEntry{key: key, policy: policyID(req.Policy), cost: req.Cost, at: int64(now.Sub(s.base)), d: *d}
+	e := denyEntry{key: key, policy: q.Policy, cost: q.Cost, at: int64(now.Sub(s.base)), d: *d}
 	if i, ok := s.index[key]; ok {
 		s.slots[i] = e
 		return
@@ -174,16 +186,26 @@ func (s *denyShard) expired(e *denyEntry, now int64) bool {
 	return elapsed < 0 || elapsed >= min(int64(e.d.RetryAfter), s.ttl)
 }
 
-// policyID identifies p in an entry (see denyEntry.policy).
-func policyID(p *window.Policy) uintptr { return uintptr(unsafe.Pointer(p)) }
-
 func (s *denyShard) remove(key store.Key, i int32) {
 	delete(s.index, key)
 	s.slots[i] = denyEntry{}
 	s.free = append(s.free, i)
 }
 
-// get returns the rejection for key still in force at now: the stored
+// Forget drops key's entry, whatever it was put for: the bucket was reset.
+func (c *Cache) Forget(key store.Key) {
+	if c == nil {
+		return
+	}
+	s := c.shard(key)
+	s.mu.Lock()
+	if i, ok := s.index[key]; ok {
+		s.remove(key, i)
+	}
+	s.mu.Unlock()
+}
+
+// Get returns the rejection for q.Key still in force at now: the stored
 // decision with RetryAfter and each window's Reset reduced by the time
 // elapsed since put, but never below 1ms (a Reset of zero, nothing counted,
 // stays zero). Remaining counts are returned unchanged, since a rejection
@@ -191,12 +213,12 @@ func (s *denyShard) remove(key store.Key, i int32) {
 // some, so they can only understate. ok is false when key is absent or its
 // entry expired (elapsed >= RetryAfter or the TTL, or now before the put),
 // and an expired entry is dropped; ok is also false when the entry was put
-// for another policy or cost than req's (it stays). get does not allocate.
-func (c *denyCache) get(req *store.Request, now time.Time) (d window.Decision, ok bool) {
+// for another policy or cost than q's (it stays). Get does not allocate.
+func (c *Cache) Get(q *Query, now time.Time) (d window.Decision, ok bool) {
 	if c == nil {
 		return d, false
 	}
-	key := req.Key
+	key := q.Key
 	s := c.shard(key)
 	s.mu.Lock()
 	i, found := s.index[key]
@@ -205,7 +227,7 @@ func (c *denyCache) get(req *store.Request, now time.Time) (d window.Decision, o
 		return d, false
 	}
 	e := &s.slots[i]
-	if e.policy != policyID(req.Policy) || e.cost != req.Cost {
+	if e.policy != q.Policy || e.cost != q.Cost {
 		s.mu.Unlock()
 		return d, false
 	}
@@ -232,8 +254,8 @@ func reduced(v, elapsed time.Duration) time.Duration {
 	return max(v-elapsed, time.Millisecond)
 }
 
-// len returns the number of entries held, expired or not.
-func (c *denyCache) len() int {
+// Len returns the number of entries held, expired or not.
+func (c *Cache) Len() int {
 	if c == nil {
 		return 0
 	}
