@@ -3,6 +3,8 @@ package middleware_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -10,13 +12,14 @@ import (
 	"time"
 
 	"github.com/ratekit/ratekit/middleware"
+	"github.com/ratekit/ratekit/window"
 )
 
 // Who is asking: key headers, Identify, the client address, exemptions.
 
-// TestR15SpoofedForwardingHeaders: with no trusted proxy, forwarding headers
-// cannot move a client to a fresh bucket.
-func TestR15SpoofedForwardingHeaders(t *testing.T) {
+// TestSpoofedForwardingHeaders: with no trusted proxy, forwarding headers
+// cannot move a client to a fresh bucket (catalogue R15).
+func TestSpoofedForwardingHeaders(t *testing.T) {
 	f := newFixture(t, middleware.Config{})
 	var last int
 	for i := range 3 {
@@ -30,9 +33,9 @@ func TestR15SpoofedForwardingHeaders(t *testing.T) {
 	}
 }
 
-// TestR20UnknownKeysFallBackToIP: random invalid keys share the IP bucket
-// and add at most one key to the store.
-func TestR20UnknownKeysFallBackToIP(t *testing.T) {
+// TestUnknownKeysFallBackToIP: random invalid keys share the IP bucket
+// and add at most one key to the store (catalogue R20).
+func TestUnknownKeysFallBackToIP(t *testing.T) {
 	f := newFixture(t, middleware.Config{KeyValidator: validKeys("good-key")})
 	before := f.store.Len()
 	var codes []int
@@ -51,9 +54,10 @@ func TestR20UnknownKeysFallBackToIP(t *testing.T) {
 	}
 }
 
-// TestR21HeaderVariants: one key in X-API-Key and Authorization shares a
-// bucket; malformed variants go to the IP bucket.
-func TestR21HeaderVariants(t *testing.T) {
+// TestKeyHeaderVariantsShareABucket: one key in X-API-Key and
+// Authorization shares a bucket; malformed variants go to the IP bucket
+// (catalogue R21).
+func TestKeyHeaderVariantsShareABucket(t *testing.T) {
 	f := newFixture(t, middleware.Config{KeyValidator: validKeys("K123")})
 	if c := f.do("192.0.2.20:1", "X-API-Key", "K123").Code; c != 200 {
 		t.Fatalf("first: %d", c)
@@ -73,8 +77,9 @@ func TestR21HeaderVariants(t *testing.T) {
 	}
 }
 
-// TestR22HostileKeys: hostile key values never cause a 5xx or a panic.
-func TestR22HostileKeys(t *testing.T) {
+// TestHostileKeysNeverFail: hostile key values never cause a 5xx or a
+// panic (catalogue R22).
+func TestHostileKeysNeverFail(t *testing.T) {
 	f := newFixture(t, middleware.Config{KeyValidator: validKeys("K")})
 	hostile := []string{strings.Repeat("a", 8<<10), strings.Repeat("b", 512<<10), "{tag}", "a}{b",
 		strings.Repeat("{", 300), "\xff\xfe", "a\x00b", "%00", "*", "' OR 1=1 --", "ключ"}
@@ -177,5 +182,167 @@ func TestForwardingHeaderWarning(t *testing.T) {
 	f.do("192.0.2.69:1", "X-Forwarded-For", "203.0.113.2")
 	if n := strings.Count(f.logs.String(), "no trusted proxy"); n != 1 {
 		t.Errorf("forwarding-header warnings = %d, want 1:\n%s", n, f.logs)
+	}
+}
+
+// authn is an authentication middleware that found the caller in the
+// X-Session header and said so with WithClient.
+func authn(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if user, ok := strings.CutPrefix(r.Header.Get("X-Session"), "user:"); ok {
+			c := middleware.Client{ID: user, Plan: r.Header.Get("X-Plan"), Exempt: user == "ops"}
+			r = r.WithContext(middleware.WithClient(r.Context(), c))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// TestClientFromContext: two users an auth middleware identified, behind
+// one address, count in buckets of their own, with their plans and
+// exemptions; a request it did not identify counts against the address.
+func TestClientFromContext(t *testing.T) {
+	f := newFixture(t, middleware.Config{Identify: middleware.ClientFromContext,
+		Plans: map[string]window.Policy{"pro": {Windows: []window.Window{{Length: time.Second, Limit: 5}}}}})
+	h := authn(f.h)
+	get := func(kv ...string) int {
+		r := httptest.NewRequest("GET", "/v1/people", nil)
+		r.RemoteAddr = "192.0.2.80:1" // one NAT for everybody
+		for i := 0; i+1 < len(kv); i += 2 {
+			r.Header.Set(kv[i], kv[i+1])
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	count := func(n int, kv ...string) (passed int) {
+		for range n {
+			if get(kv...) == 200 {
+				passed++
+			}
+		}
+		return passed
+	}
+	for _, tc := range []struct {
+		name string
+		kv   []string
+		want int // of 8
+	}{
+		{"alice", []string{"X-Session", "user:alice"}, 2},
+		{"bob, same address", []string{"X-Session", "user:bob"}, 2},
+		{"carol on pro", []string{"X-Session", "user:carol", "X-Plan", "pro"}, 5},
+		{"ops, exempt", []string{"X-Session", "user:ops"}, 8},
+		{"anonymous: the address", nil, 2},
+		{"another anonymous, same address", []string{"X-Session", "garbage"}, 0},
+	} {
+		if got := count(8, tc.kv...); got != tc.want {
+			t.Errorf("%s: %d of 8 passed, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestIdentityPrecedence: Identify names the client before any key header
+// is read, a valid key before the address; an empty ID from Identify, or
+// none, goes on down the list.
+func TestIdentityPrecedence(t *testing.T) {
+	var seen atomic.Int64 // validator calls
+	f := newFixture(t, middleware.Config{
+		Identify: func(r *http.Request) (middleware.Client, bool) {
+			switch v := r.Header.Get("X-User"); v {
+			case "":
+			case "nobody":
+				return middleware.Client{}, true // ok, but no ID
+			default:
+				return middleware.Client{ID: v}, true
+			}
+			return middleware.Client{}, false
+		},
+		KeyValidator: func(_ context.Context, k string) (middleware.Client, bool) {
+			seen.Add(1)
+			return middleware.Client{ID: "key:" + k}, k == "K1"
+		},
+		Policy: window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 1}}},
+	})
+	// Each step's first request passes only if it lands in a fresh bucket.
+	for _, tc := range []struct {
+		name       string
+		kv         []string
+		code       int
+		validators int64 // calls so far
+	}{
+		{"identified: no key read", []string{"X-User", "u1", "X-API-Key", "K1"}, 200, 0},
+		{"same user, other key", []string{"X-User", "u1", "X-API-Key", "K2"}, 429, 0},
+		{"the key alone: its own bucket", []string{"X-API-Key", "K1"}, 200, 1},
+		{"empty ID: on to the key", []string{"X-User", "nobody", "X-API-Key", "K1"}, 429, 2},
+		{"unknown key: the address", []string{"X-API-Key", "K2"}, 200, 3},
+		{"nothing: the address", nil, 429, 3},
+	} {
+		if w := f.do("192.0.2.81:1", tc.kv...); w.Code != tc.code || seen.Load() != tc.validators {
+			t.Errorf("%s: %d after %d validator calls, want %d after %d", tc.name, w.Code, seen.Load(), tc.code, tc.validators)
+		}
+	}
+}
+
+// TestCustomKeyHeader: with KeyHeaders X-API-Key, X-Client-ID, a known
+// value in X-Client-ID counts against its own bucket and an unknown one
+// against the address; Authorization is then not read at all.
+func TestCustomKeyHeader(t *testing.T) {
+	f := newFixture(t, middleware.Config{KeyHeaders: []string{"X-API-Key", "X-Client-ID"}, KeyValidator: validKeys("client-7"),
+		Policy: window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 1}}}})
+	for _, tc := range []struct {
+		name string
+		kv   []string
+		code int
+	}{
+		{"known client id", []string{"X-Client-ID", "client-7"}, 200},
+		{"known client id again", []string{"X-Client-ID", "client-7"}, 429},
+		{"unknown client id: the address", []string{"X-Client-ID", "client-8"}, 200},
+		{"bearer is not listed: the address", []string{"Authorization", "Bearer client-7"}, 429},
+	} {
+		if c := f.do("192.0.2.82:1", tc.kv...).Code; c != tc.code {
+			t.Errorf("%s: %d, want %d", tc.name, c, tc.code)
+		}
+	}
+}
+
+// TestLongKeys: a JWT of a few KiB is a key; an 8 KiB value, over the
+// default MaxKeyLen of 4 KiB, is none: it counts against the address and
+// is never answered 5xx. The limit is configurable.
+func TestLongKeys(t *testing.T) {
+	jwt := "eyJhbGciOiJSUzI1NiJ9." + strings.Repeat("eyJzdWIiOiIxMjM0NTY3ODkwIn0", 120) + ".sig"
+	long := strings.Repeat("a", 8<<10)
+	f := newFixture(t, middleware.Config{KeyValidator: validKeys(jwt, long),
+		Policy: window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 1}}}})
+	if c := f.do("192.0.2.83:1", "Authorization", "Bearer "+jwt).Code; c != 200 {
+		t.Fatalf("a %d-byte JWT: %d, want 200 in its own bucket", len(jwt), c)
+	}
+	if c := f.do("192.0.2.83:1", "X-API-Key", long).Code; c != 200 {
+		t.Errorf("an 8 KiB value from the same address: %d, want 200 (the address's bucket, not the JWT's)", c)
+	}
+	if c := f.do("192.0.2.83:1", "X-API-Key", long).Code; c != 429 {
+		t.Errorf("the 8 KiB value again: %d, want 429 (it counted against the address)", c)
+	}
+	g := newFixture(t, middleware.Config{KeyValidator: validKeys(long), MaxKeyLen: 16 << 10})
+	if w := g.do("192.0.2.84:1", "X-API-Key", long); w.Code != 200 || w.Header().Get("X-RateLimit-Remaining") != "59" {
+		t.Errorf("MaxKeyLen 16 KiB, an 8 KiB key: %d, want 200", w.Code)
+	}
+	if w := g.do("192.0.2.84:1"); w.Header().Get("X-RateLimit-Remaining") != "59" {
+		t.Errorf("the address after the key's request: Remaining %s, want 59 (the key counted elsewhere)", w.Header().Get("X-RateLimit-Remaining"))
+	}
+}
+
+// TestIdentifyPanics: a panicking Identify is a store failure: the failure
+// policy answers, and the log names the hook.
+func TestIdentifyPanics(t *testing.T) {
+	rec := &recorder{}
+	f := newFixture(t, middleware.Config{OnStoreError: middleware.FailClosed, Observer: rec,
+		Identify: func(*http.Request) (middleware.Client, bool) { panic("session store bug") }})
+	if w := f.do("192.0.2.85:1"); w.Code != 503 {
+		t.Errorf("panicking Identify under FailClosed: %d, want 503", w.Code)
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, "Identify panicked") || strings.Contains(logs, "session store bug") {
+		t.Errorf("log: want the panic reported without its text; got %s", logs)
+	}
+	if !strings.Contains(fmt.Sprint(rec.calls), "error panic") {
+		t.Errorf("observer calls %v, want a store error of kind panic", rec.calls)
 	}
 }

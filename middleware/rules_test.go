@@ -352,3 +352,131 @@ func TestIETFPartitionKey(t *testing.T) {
 		t.Errorf("RateLimit field carries the address: %s", a)
 	}
 }
+
+// TestChiMounts: a rule names the full pattern, and it applies, with the
+// full pattern as the metric route label, wherever in a chi router the
+// limiter is mounted: at the top with r.Use, inside r.Route, inside a
+// Mounted router (nested twice), in With and in Group.
+func TestChiMounts(t *testing.T) {
+	rule := middleware.Rule{Name: "user", Routes: []string{"/v2/users/{id}"},
+		Policy: window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 2}}}}
+	users := func(r chi.Router) { r.Get("/users/{id}", ok) }
+	for _, tc := range []struct {
+		name  string
+		mount func(r chi.Router, lim func(http.Handler) http.Handler)
+	}{
+		{"r.Use at the top", func(r chi.Router, lim func(http.Handler) http.Handler) {
+			r.Use(lim)
+			r.Route("/v2", users)
+		}},
+		{"inside r.Route", func(r chi.Router, lim func(http.Handler) http.Handler) {
+			r.Route("/v2", func(r chi.Router) { r.Use(lim); users(r) })
+		}},
+		{"inside a Mounted router", func(r chi.Router, lim func(http.Handler) http.Handler) {
+			sub := chi.NewRouter()
+			sub.Use(lim)
+			users(sub)
+			r.Mount("/v2", sub)
+		}},
+		{"two Mounts deep", func(r chi.Router, lim func(http.Handler) http.Handler) {
+			inner := chi.NewRouter()
+			inner.Use(lim)
+			inner.Get("/{id}", ok)
+			mid := chi.NewRouter()
+			mid.Mount("/users", inner)
+			r.Mount("/v2", mid)
+		}},
+		{"With inside r.Route", func(r chi.Router, lim func(http.Handler) http.Handler) {
+			r.Route("/v2", func(r chi.Router) { r.With(lim).Get("/users/{id}", ok) })
+		}},
+		{"Group inside r.Route", func(r chi.Router, lim func(http.Handler) http.Handler) {
+			r.Route("/v2", func(r chi.Router) { r.Group(func(r chi.Router) { r.Use(lim); users(r) }) })
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			f := newFixture(t, middleware.Config{Rules: []middleware.Rule{rule}, Observer: rec})
+			r := chi.NewRouter()
+			tc.mount(r, f.lim.Handler)
+			var codes []int
+			for i := range 3 {
+				w := send(r, "GET", fmt.Sprintf("/v2/users/%d", i), "192.0.2.70:1")
+				codes = append(codes, w.Code)
+				if i == 0 && w.Header().Get("X-RateLimit-Limit") != "2" {
+					t.Errorf("first request: X-RateLimit-Limit %q, want the rule's 2", w.Header().Get("X-RateLimit-Limit"))
+				}
+			}
+			if fmt.Sprint(codes) != "[200 200 429]" {
+				t.Errorf("three requests under the rule's 2/min: %v, want [200 200 429]", codes)
+			}
+			want := "request /v2/users/{id} GET allowed "
+			if got := fmt.Sprint(rec.calls); !strings.Contains(got, want) {
+				t.Errorf("observer calls %s, want the route label /v2/users/{id}", got)
+			}
+			if strings.Contains(f.logs.String(), "never apply") {
+				t.Errorf("a warning about dead rules: %s", f.logs)
+			}
+		})
+	}
+}
+
+// TestServeMuxStripPrefix: under http.StripPrefix the inner ServeMux sees,
+// and sets, only the inner pattern, so a rule names the pattern as the
+// inner mux registered it (docs/policies.md says so).
+func TestServeMuxStripPrefix(t *testing.T) {
+	f := newFixture(t, middleware.Config{Rules: []middleware.Rule{{Routes: []string{"/users/{id}"}, Policy: twoPerMinute}}})
+	inner := http.NewServeMux()
+	inner.Handle("GET /users/{id}", f.lim.Handler(ok))
+	outer := http.NewServeMux()
+	outer.Handle("/v2/", http.StripPrefix("/v2", inner))
+	var codes []int
+	for range 3 {
+		codes = append(codes, send(outer, "GET", "/v2/users/1", "192.0.2.71:1").Code)
+	}
+	if fmt.Sprint(codes) != "[200 200 429]" {
+		t.Errorf("three requests under 2/min: %v, want [200 200 429]", codes)
+	}
+}
+
+// TestDeadRuleWarnings: rules that name routes get one warning when the
+// limiter can learn no route at all, and one when a chi router serves no
+// such route; a router that serves them all gets none.
+func TestDeadRuleWarnings(t *testing.T) {
+	rules := []middleware.Rule{{Routes: []string{"/v1/people"}, Policy: twoPerMinute}, {Routes: []string{"/people/{id}"}, Policy: twoPerMinute}}
+	t.Run("no router", func(t *testing.T) {
+		f := newFixture(t, middleware.Config{Rules: rules})
+		mux := http.NewServeMux()
+		mux.Handle("/v1/people", ok)
+		h := f.lim.Handler(mux) // from outside, without Config.Router
+		for range 3 {
+			send(h, "GET", "/v1/people", "192.0.2.72:1")
+		}
+		if n := strings.Count(f.logs.String(), "cannot learn the route"); n != 1 {
+			t.Errorf("%d warnings about a limiter without routes, want 1:\n%s", n, f.logs)
+		}
+	})
+	t.Run("chi serves no such route", func(t *testing.T) {
+		f := newFixture(t, middleware.Config{Rules: rules})
+		r := chi.NewRouter()
+		r.Use(f.lim.Handler)
+		r.Route("/v1", func(r chi.Router) { r.Get("/people", ok); r.Get("/people/{id}", ok) })
+		for range 3 {
+			send(r, "GET", "/v1/people", "192.0.2.73:1")
+		}
+		logs := f.logs.String()
+		if n := strings.Count(logs, "does not serve"); n != 1 || !strings.Contains(logs, "/people/{id}") || strings.Contains(logs, "/v1/people ") {
+			t.Errorf("want one warning naming /people/{id} alone:\n%s", logs)
+		}
+	})
+	t.Run("chi serves them all", func(t *testing.T) {
+		f := newFixture(t, middleware.Config{Rules: rules})
+		r := chi.NewRouter()
+		r.Use(f.lim.Handler)
+		r.Get("/v1/people", ok)
+		r.Get("/people/{id}", ok)
+		send(r, "GET", "/v1/people", "192.0.2.74:1")
+		if strings.Contains(f.logs.String(), "never apply") {
+			t.Errorf("a warning for rules the router serves: %s", f.logs)
+		}
+	})
+}

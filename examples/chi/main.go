@@ -1,9 +1,14 @@
 // Command chi serves a small API on chi with everything ratekit offers in a
 // few lines of configuration: the default 60/min + 2/s, a stricter limit on
 // POST /v1/people (10/min + 1/s), an exempt health check, a choice of header
-// style and 429 body, Redis or memory, and Prometheus metrics on /metrics.
+// style and 429 body, API keys read from the headers you name, Redis or
+// memory, and Prometheus metrics on /metrics.
+//
+// The limiter is mounted inside the /v1 sub-router, the usual chi layout;
+// its rules still name the full patterns ("/v1/people").
 //
 //	go run ./examples/chi -addr :8080 -headers ietf -envelope problem
+//	go run ./examples/chi -key-headers X-API-Key,X-Client-ID
 //	go run ./examples/chi -redis redis://127.0.0.1:6379/0
 package main
 
@@ -36,16 +41,18 @@ import (
 
 // options are the command's flags.
 type options struct {
-	keys     []string
-	redisURL string // empty: memory store
-	hashKey  string
-	headers  string
-	envelope string
+	keys       []string
+	keyHeaders []string // nil: X-API-Key, Authorization
+	redisURL   string   // empty: memory store
+	hashKey    string
+	headers    string
+	envelope   string
 }
 
 func main() {
 	addr := flag.String("addr", ":8080", "listen address")
 	keys := flag.String("keys", "demo-key-1,demo-key-2", "comma-separated valid API keys")
+	keyHeaders := flag.String("key-headers", "X-API-Key,Authorization", "comma-separated headers an API key is read from, in order; Authorization means its Bearer scheme")
 	var o options
 	flag.StringVar(&o.redisURL, "redis", "", "Redis URL; empty keeps limits in memory")
 	flag.StringVar(&o.hashKey, "hash-key", "demo-hash-key-change-me", "secret store keys are derived from (instances sharing Redis need the same)")
@@ -53,6 +60,11 @@ func main() {
 	flag.StringVar(&o.envelope, "envelope", "lindris", "429 body: lindris, authmatech or problem")
 	flag.Parse()
 	o.keys = strings.Split(*keys, ",")
+	for _, h := range strings.Split(*keyHeaders, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			o.keyHeaders = append(o.keyHeaders, h)
+		}
+	}
 
 	h, closeAll, err := newServer(o)
 	if err != nil {
@@ -131,8 +143,9 @@ func newServer(o options) (http.Handler, func(), error) {
 		}
 	}
 	lim, err := middleware.New(middleware.Config{
-		Store:   st,
-		HashKey: []byte(o.hashKey),
+		Store:      st,
+		HashKey:    []byte(o.hashKey),
+		KeyHeaders: o.keyHeaders,
 		KeyValidator: func(_ context.Context, key string) (middleware.Client, bool) {
 			return middleware.Client{}, known[key]
 		},
@@ -156,11 +169,12 @@ func newServer(o options) (http.Handler, func(), error) {
 
 	r := chi.NewRouter()
 	r.Get("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP) // outside the limiter
-	r.Group(func(r chi.Router) {
+	// Exempt by its rule, and counted as such in the metrics.
+	r.With(lim.Handler).Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	r.Route("/v1", func(r chi.Router) {
 		r.Use(lim.Handler)
-		r.Get("/v1/people", listPeople)
-		r.Post("/v1/people", createPerson)
-		r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+		r.Get("/people", listPeople)
+		r.Post("/people", createPerson)
 	})
 	return r, func() {
 		for _, c := range closers {

@@ -201,3 +201,35 @@ func TestR23R29MetricsHygiene(t *testing.T) {
 		}
 	}
 }
+
+// TestChiKeyHeaders: with -key-headers X-API-Key,X-Client-ID, a key from
+// -keys in X-Client-ID counts against that key's own bucket, an unknown
+// value against the client address; the default reads X-API-Key and
+// Bearer, not X-Client-ID.
+func TestChiKeyHeaders(t *testing.T) {
+	srv := start(t, options{keys: []string{"demo-key-1"}, hashKey: "h", keyHeaders: []string{"X-API-Key", "X-Client-ID"}})
+	for range 2 { // the address's 2/s
+		call(t, srv, "GET", "/v1/people")
+	}
+	for _, tc := range []struct {
+		name string
+		hdr  []string
+		code int
+	}{
+		{"known X-Client-ID: its own bucket", []string{"X-Client-ID", "demo-key-1"}, 200},
+		{"unknown X-Client-ID: the address", []string{"X-Client-ID", "demo-key-9"}, 429},
+		{"Bearer is not listed: the address", []string{"Authorization", "Bearer demo-key-1"}, 429},
+		{"X-API-Key still read: the key's bucket", []string{"X-API-Key", "demo-key-1"}, 200},
+	} {
+		if resp, _ := call(t, srv, "GET", "/v1/people", tc.hdr...); resp.StatusCode != tc.code {
+			t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.code)
+		}
+	}
+	def := start(t, options{keys: []string{"demo-key-1"}, hashKey: "h"})
+	for range 2 {
+		call(t, def, "GET", "/v1/people")
+	}
+	if resp, _ := call(t, def, "GET", "/v1/people", "X-Client-ID", "demo-key-1"); resp.StatusCode != 429 {
+		t.Errorf("default headers, X-Client-ID: %d, want 429 (not read: the address)", resp.StatusCode)
+	}
+}
