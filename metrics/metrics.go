@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ratekit/ratekit/store"
 )
 
 // Bounds on label values. Every label value the Collector exports is either
@@ -245,12 +246,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// kindLabel returns k if it is one of the store-error kinds the middleware
-// reports, else LabelOther.
+// storeKinds is store.Kinds(), read once; never modified.
+var storeKinds = store.Kinds()
+
+// kindLabel returns k if it is one of the kinds of store failure
+// ([store.Kinds]), else LabelOther.
 func kindLabel(k string) string {
-	switch k {
-	case "timeout", "connection", "script", "oom", "readonly", "loading",
-		"cluster", "canceled", "full", "panic", "breaker-open":
+	if slices.Contains(storeKinds, k) {
 		return k
 	}
 	return LabelOther
@@ -266,10 +268,8 @@ func (c *Collector) ObserveDecision(took time.Duration) {
 }
 
 // ObserveStoreError counts one failed decision in
-// ratekit_store_errors_total. kind outside the kinds the middleware
-// documents (timeout, connection, script, oom, readonly, loading, cluster,
-// canceled, full, panic, breaker-open, other) counts as "other": an error
-// message must never become a label.
+// ratekit_store_errors_total. A kind outside [store.Kinds] counts as
+// "other": an error message must never become a label.
 func (c *Collector) ObserveStoreError(kind string) {
 	c.storeErrors.WithLabelValues(kindLabel(kind)).Inc()
 }

@@ -27,9 +27,10 @@ type Observer interface {
 	// not. Answers from the deny cache and an open breaker are not store
 	// decisions and are not reported.
 	ObserveDecision(took time.Duration)
-	// ObserveStoreError is called for each failed decision with a kind:
-	// "timeout", "connection", "script", "oom", "readonly", "loading",
-	// "cluster", "canceled", "full", "panic", "breaker-open" or "other".
+	// ObserveStoreError is called for each failed decision with its kind,
+	// one of [store.Kinds]: "timeout", "connection", "script", "oom",
+	// "readonly", "loading", "cluster", "canceled", "full", "panic" (an
+	// identity hook panicked), "breaker-open" or "other".
 	ObserveStoreError(kind string)
 	// ObserveFallback reports whether the last decision came from the local
 	// fallback limiter (true) or the shared store (false). Called only on
