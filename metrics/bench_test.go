@@ -41,7 +41,7 @@ func BenchmarkObserveRequest(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			r := &benchRequests[i%len(benchRequests)]
-			col.ObserveRequest(r.route, r.method, r.outcome, r.limitedBy)
+			col.ObserveRequest(ctx, r.route, r.method, r.outcome, r.limitedBy)
 			i++
 		}
 	})
@@ -63,7 +63,7 @@ func BenchmarkObserveRequest(b *testing.B) {
 			i := int(start.Add(3))
 			for pb.Next() {
 				r := &benchRequests[i%len(benchRequests)]
-				col.ObserveRequest(r.route, r.method, r.outcome, r.limitedBy)
+				col.ObserveRequest(ctx, r.route, r.method, r.outcome, r.limitedBy)
 				i++
 			}
 		})
@@ -90,7 +90,7 @@ func BenchmarkObserveDecision(b *testing.B) {
 		col := metrics.New(metrics.Config{})
 		b.ReportAllocs()
 		for b.Loop() {
-			col.ObserveDecision(37 * time.Microsecond)
+			col.ObserveDecision(ctx, 37*time.Microsecond)
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
@@ -98,7 +98,7 @@ func BenchmarkObserveDecision(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				col.ObserveDecision(37 * time.Microsecond)
+				col.ObserveDecision(ctx, 37*time.Microsecond)
 			}
 		})
 	})

@@ -41,8 +41,8 @@ func exportedMetrics(t *testing.T) map[string]dto.MetricType {
 		out[m[1]] = -1
 	}
 	// Types come from a gather, after every vector has one series.
-	col.ObserveRequest("/a", "GET", "limited", "minute")
-	col.ObserveStoreError("timeout")
+	col.ObserveRequest(ctx, "/a", "GET", "limited", "minute")
+	col.ObserveStoreError(ctx, "timeout")
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(col)
 	for name, mf := range gather(t, reg) {

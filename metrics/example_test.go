@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -15,12 +16,14 @@ func ExampleNew() {
 	col := metrics.New(metrics.Config{Store: "memory"})
 	reg.MustRegister(col)
 
-	// The middleware makes these calls when col is its Config.Observer.
-	col.ObserveRequest("GET /v1/people/{id}", "GET", "allowed", "")
-	col.ObserveRequest("GET /v1/people/{id}", "GET", "limited", "second")
-	col.ObserveRequest("GET /v1/people/{id}", "GET", "limited", "second")
-	col.ObserveDecision(40 * time.Microsecond)
-	col.ObserveStoreError("timeout")
+	// The middleware makes these calls, with each request's context, when
+	// col is its Config.Observer.
+	ctx := context.Background()
+	col.ObserveRequest(ctx, "GET /v1/people/{id}", "GET", "allowed", "")
+	col.ObserveRequest(ctx, "GET /v1/people/{id}", "GET", "limited", "second")
+	col.ObserveRequest(ctx, "GET /v1/people/{id}", "GET", "limited", "second")
+	col.ObserveDecision(ctx, 40*time.Microsecond)
+	col.ObserveStoreError(ctx, "timeout")
 
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"math"
 	"slices"
 	"sync"
@@ -260,7 +261,7 @@ func kindLabel(k string) string {
 
 // ObserveDecision adds took, in seconds, to
 // ratekit_decision_duration_seconds. A negative duration counts as 0.
-func (c *Collector) ObserveDecision(took time.Duration) {
+func (c *Collector) ObserveDecision(_ context.Context, took time.Duration) {
 	if took < 0 {
 		took = 0
 	}
@@ -270,7 +271,7 @@ func (c *Collector) ObserveDecision(took time.Duration) {
 // ObserveStoreError counts one failed decision in
 // ratekit_store_errors_total. A kind outside [store.Kinds] counts as
 // "other": an error message must never become a label.
-func (c *Collector) ObserveStoreError(kind string) {
+func (c *Collector) ObserveStoreError(_ context.Context, kind string) {
 	c.storeErrors.WithLabelValues(kindLabel(kind)).Inc()
 }
 
@@ -294,6 +295,6 @@ func (c *Collector) ObserveBreaker(state int) {
 
 // ObserveDenyCacheHit counts one rejection answered from the deny cache in
 // ratekit_deny_cache_hits_total.
-func (c *Collector) ObserveDenyCacheHit() {
+func (c *Collector) ObserveDenyCacheHit(context.Context) {
 	c.denyHits.Inc()
 }

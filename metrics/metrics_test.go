@@ -106,21 +106,21 @@ func TestCollectorExposition(t *testing.T) {
 		Buckets: []float64{0.001, 0.01},
 	})
 	const people = "GET /v1/people/{id}"
-	col.ObserveRequest(people, "GET", "allowed", "")
-	col.ObserveRequest(people, "GET", "allowed", "")
-	col.ObserveRequest(people, "GET", "limited", "minute")
-	col.ObserveRequest(people, "GET", "limited", "second")
-	col.ObserveRequest(people, "GET", "limited", "second")
-	col.ObserveRequest("/login", "POST", "error", "")
-	col.ObserveDecision(500 * time.Microsecond)
-	col.ObserveDecision(5 * time.Millisecond)
-	col.ObserveDecision(time.Second)
-	col.ObserveStoreError("timeout")
-	col.ObserveStoreError("timeout")
-	col.ObserveStoreError("breaker-open")
+	col.ObserveRequest(ctx, people, "GET", "allowed", "")
+	col.ObserveRequest(ctx, people, "GET", "allowed", "")
+	col.ObserveRequest(ctx, people, "GET", "limited", "minute")
+	col.ObserveRequest(ctx, people, "GET", "limited", "second")
+	col.ObserveRequest(ctx, people, "GET", "limited", "second")
+	col.ObserveRequest(ctx, "/login", "POST", "error", "")
+	col.ObserveDecision(ctx, 500*time.Microsecond)
+	col.ObserveDecision(ctx, 5*time.Millisecond)
+	col.ObserveDecision(ctx, time.Second)
+	col.ObserveStoreError(ctx, "timeout")
+	col.ObserveStoreError(ctx, "timeout")
+	col.ObserveStoreError(ctx, "breaker-open")
 	col.ObserveFallback(true)
 	col.ObserveBreaker(2)
-	col.ObserveDenyCacheHit()
+	col.ObserveDenyCacheHit(ctx)
 
 	want := `
 # HELP ratekit_circuit_state State of the circuit breaker around the store: 0 closed, 1 half-open, 2 open.
@@ -190,8 +190,8 @@ func TestObserveRequestLabels(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			col, reg := newRegistered(t, metrics.Config{})
 			// Twice: once through the slow path, once through the cache.
-			col.ObserveRequest(tc.route, tc.method, tc.outcome, tc.limitedBy)
-			col.ObserveRequest(tc.route, tc.method, tc.outcome, tc.limitedBy)
+			col.ObserveRequest(ctx, tc.route, tc.method, tc.outcome, tc.limitedBy)
+			col.ObserveRequest(ctx, tc.route, tc.method, tc.outcome, tc.limitedBy)
 			fams := gather(t, reg)
 			if got := len(fams["ratekit_requests_total"].GetMetric()); got != 1 {
 				t.Fatalf("ObserveRequest(%q, %q, %q, %q): %d requests series, want 1", tc.route, tc.method, tc.outcome, tc.limitedBy, got)
@@ -237,7 +237,7 @@ func labelsOf(m *dto.Metric, names ...string) []string {
 func TestStoreMetrics(t *testing.T) {
 	t.Run("default store label", func(t *testing.T) {
 		col, reg := newRegistered(t, metrics.Config{})
-		col.ObserveDecision(time.Millisecond)
+		col.ObserveDecision(ctx, time.Millisecond)
 		if got := labelValues(t, reg, "ratekit_decision_duration_seconds", "store"); !got["default"] || len(got) != 1 {
 			t.Errorf("New(Config{}) store labels = %v, want only default", got)
 		}
@@ -247,10 +247,10 @@ func TestStoreMetrics(t *testing.T) {
 		kinds := []string{"timeout", "connection", "script", "oom", "readonly", "loading",
 			"cluster", "canceled", "full", "panic", "breaker-open", "other"}
 		for _, k := range kinds {
-			col.ObserveStoreError(k)
+			col.ObserveStoreError(ctx, k)
 		}
-		col.ObserveStoreError("dial tcp 10.0.0.1:6379: i/o timeout")
-		col.ObserveStoreError("")
+		col.ObserveStoreError(ctx, "dial tcp 10.0.0.1:6379: i/o timeout")
+		col.ObserveStoreError(ctx, "")
 		for _, k := range kinds[:len(kinds)-1] {
 			if got := testutil.ToFloat64(storeErrors(col, k)); got != 1 {
 				t.Errorf("ObserveStoreError(%q): count = %v, want 1", k, got)
@@ -295,7 +295,7 @@ func TestStoreMetrics(t *testing.T) {
 	t.Run("deny cache", func(t *testing.T) {
 		col, reg := newRegistered(t, metrics.Config{})
 		for range 3 {
-			col.ObserveDenyCacheHit()
+			col.ObserveDenyCacheHit(ctx)
 		}
 		if got := gather(t, reg)["ratekit_deny_cache_hits_total"].GetMetric()[0].GetCounter().GetValue(); got != 3 {
 			t.Errorf("ObserveDenyCacheHit ×3: counter = %v, want 3", got)
@@ -303,7 +303,7 @@ func TestStoreMetrics(t *testing.T) {
 	})
 	t.Run("negative duration", func(t *testing.T) {
 		col, reg := newRegistered(t, metrics.Config{})
-		col.ObserveDecision(-time.Second)
+		col.ObserveDecision(ctx, -time.Second)
 		h := gather(t, reg)["ratekit_decision_duration_seconds"].GetMetric()[0].GetHistogram()
 		if h.GetSampleCount() != 1 || h.GetSampleSum() != 0 {
 			t.Errorf("ObserveDecision(-1s): count, sum = %d, %v, want 1, 0", h.GetSampleCount(), h.GetSampleSum())
@@ -391,7 +391,7 @@ func TestBuckets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := append([]float64(nil), tc.in...)
 			col, reg := newRegistered(t, metrics.Config{Buckets: tc.in})
-			col.ObserveDecision(time.Microsecond)
+			col.ObserveDecision(ctx, time.Microsecond)
 			var got []float64
 			for _, b := range gather(t, reg)["ratekit_decision_duration_seconds"].GetMetric()[0].GetHistogram().GetBucket() {
 				got = append(got, b.GetUpperBound())
@@ -422,9 +422,9 @@ func TestCardinality(t *testing.T) {
 		for i := range 10000 {
 			route := fmt.Sprintf("/users/%d", i)
 			method := fmt.Sprintf("M%d", i)
-			col.ObserveRequest(route, method, "limited", fmt.Sprintf("w%d", i))
-			col.ObserveRequest(route, "GET", fmt.Sprintf("outcome%d", i), "")
-			col.ObserveStoreError(fmt.Sprintf("kind%d", i))
+			col.ObserveRequest(ctx, route, method, "limited", fmt.Sprintf("w%d", i))
+			col.ObserveRequest(ctx, route, "GET", fmt.Sprintf("outcome%d", i), "")
+			col.ObserveStoreError(ctx, fmt.Sprintf("kind%d", i))
 		}
 		routes := labelValues(t, reg, "ratekit_requests_total", "route")
 		if len(routes) != metrics.MaxRoutes+1 || !routes["other"] {
@@ -474,13 +474,13 @@ func TestCardinality(t *testing.T) {
 		}
 		observe := func(i int) {
 			r := set[i%len(set)]
-			col.ObserveRequest(r.route, r.method, r.outcome, r.by)
-			col.ObserveDecision(time.Duration(i) * time.Microsecond)
+			col.ObserveRequest(ctx, r.route, r.method, r.outcome, r.by)
+			col.ObserveDecision(ctx, time.Duration(i)*time.Microsecond)
 			if i%7 == 0 {
-				col.ObserveStoreError("timeout")
+				col.ObserveStoreError(ctx, "timeout")
 			}
 			if i%3 == 0 {
-				col.ObserveDenyCacheHit()
+				col.ObserveDenyCacheHit(ctx)
 			}
 		}
 		for i := range 10 {
@@ -503,16 +503,16 @@ func TestSecretHygiene(t *testing.T) {
 	col, reg := newRegistered(t, metrics.Config{Store: "redis", Keys: &fakeKeys{}})
 	// Fill the route cap so that a later route is not a new label value.
 	for i := range metrics.MaxRoutes {
-		col.ObserveRequest(fmt.Sprintf("/r%d", i), "GET", "allowed", "")
+		col.ObserveRequest(ctx, fmt.Sprintf("/r%d", i), "GET", "allowed", "")
 	}
-	col.ObserveRequest("/visible-route", "GET", "allowed", "") // beyond the cap
-	col.ObserveRequest(secret, "GET", "allowed", "")           // beyond the cap
-	col.ObserveRequest("/r1", secret, "allowed", "")
-	col.ObserveRequest("/r1", "GET", secret, "")
-	col.ObserveRequest("/r1", "GET", "allowed", secret) // not limited: window unused
-	col.ObserveRequest("/r1", "GET", "shadow", secret)
-	col.ObserveStoreError(secret)
-	col.ObserveStoreError("dial tcp 10.1.2.3:6379: " + secret)
+	col.ObserveRequest(ctx, "/visible-route", "GET", "allowed", "") // beyond the cap
+	col.ObserveRequest(ctx, secret, "GET", "allowed", "")           // beyond the cap
+	col.ObserveRequest(ctx, "/r1", secret, "allowed", "")
+	col.ObserveRequest(ctx, "/r1", "GET", secret, "")
+	col.ObserveRequest(ctx, "/r1", "GET", "allowed", secret) // not limited: window unused
+	col.ObserveRequest(ctx, "/r1", "GET", "shadow", secret)
+	col.ObserveStoreError(ctx, secret)
+	col.ObserveStoreError(ctx, "dial tcp 10.1.2.3:6379: "+secret)
 
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	t.Cleanup(srv.Close)
@@ -539,10 +539,10 @@ func TestSecretHygiene(t *testing.T) {
 
 func TestLint(t *testing.T) {
 	col := metrics.New(metrics.Config{Store: "memory", Keys: &fakeKeys{}})
-	col.ObserveRequest("/a", "GET", "limited", "minute")
-	col.ObserveDecision(time.Millisecond)
-	col.ObserveStoreError("timeout")
-	col.ObserveDenyCacheHit()
+	col.ObserveRequest(ctx, "/a", "GET", "limited", "minute")
+	col.ObserveDecision(ctx, time.Millisecond)
+	col.ObserveStoreError(ctx, "timeout")
+	col.ObserveDenyCacheHit(ctx)
 	problems, err := testutil.CollectAndLint(col)
 	if err != nil {
 		t.Fatalf("CollectAndLint: %v", err)
@@ -561,12 +561,12 @@ func TestConcurrentObserve(t *testing.T) {
 			for i := range each {
 				// Some shared combinations, some per goroutine: races on the
 				// slow path and on the cache.
-				col.ObserveRequest(fmt.Sprintf("/r%d", (g+i)%20), "GET", "limited", "minute")
-				col.ObserveDecision(time.Microsecond)
-				col.ObserveStoreError("timeout")
+				col.ObserveRequest(ctx, fmt.Sprintf("/r%d", (g+i)%20), "GET", "limited", "minute")
+				col.ObserveDecision(ctx, time.Microsecond)
+				col.ObserveStoreError(ctx, "timeout")
 				col.ObserveFallback(i%2 == 0)
 				col.ObserveBreaker(i % 3)
-				col.ObserveDenyCacheHit()
+				col.ObserveDenyCacheHit(ctx)
 			}
 		})
 	}
@@ -612,12 +612,12 @@ func TestTwoCollectorsNeedWrapping(t *testing.T) {
 func TestObserveRequestSteadyStateAllocs(t *testing.T) {
 	col := metrics.New(metrics.Config{})
 	for _, r := range benchRequests {
-		col.ObserveRequest(r.route, r.method, r.outcome, r.limitedBy)
+		col.ObserveRequest(ctx, r.route, r.method, r.outcome, r.limitedBy)
 	}
 	i := 0
 	allocs := testing.AllocsPerRun(1000, func() {
 		r := &benchRequests[i%len(benchRequests)]
-		col.ObserveRequest(r.route, r.method, r.outcome, r.limitedBy)
+		col.ObserveRequest(ctx, r.route, r.method, r.outcome, r.limitedBy)
 		i++
 	})
 	if allocs != 0 {
@@ -632,7 +632,7 @@ func TestManyWindowsOneRoute(t *testing.T) {
 	const n = 1000
 	for range 2 {
 		for i := range n {
-			col.ObserveRequest("/a", "GET", "limited", fmt.Sprintf("w%d", i))
+			col.ObserveRequest(ctx, "/a", "GET", "limited", fmt.Sprintf("w%d", i))
 		}
 	}
 	var total float64

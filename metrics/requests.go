@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"maps"
 	"sync/atomic"
 	"unicode/utf8"
@@ -43,7 +44,7 @@ type counterRef struct{ prometheus.Counter }
 // becomes "other"; routes and windows beyond [MaxRoutes] and [MaxWindows]
 // distinct values, empty routes and values that are not valid UTF-8 become
 // "other". Once a combination has been seen it does not allocate or lock.
-func (c *Collector) ObserveRequest(route, method, outcome, limitedBy string) {
+func (c *Collector) ObserveRequest(_ context.Context, route, method, outcome, limitedBy string) {
 	e := (*c.routeCache.Load())[route]
 	if e == nil {
 		e = c.routeEntryFor(route)

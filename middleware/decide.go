@@ -67,7 +67,7 @@ func (l *Limiter) decide(ctx context.Context, rs *ruleSet, c *call, sc *scratch)
 	if c.err != nil {
 		// A hook panicked while identifying: the request is a store
 		// failure, which LocalFallback decides by its address.
-		l.observe.ObserveStoreError(store.KindPanic)
+		l.observe.ObserveStoreError(ctx, store.KindPanic)
 		l.decideLocally(ctx, c, sc)
 		return
 	}
@@ -110,7 +110,7 @@ func (l *Limiter) take(ctx context.Context, c *call, fb *policy) error {
 	q := denycache.Query{Key: c.key, Policy: c.policy.id, Cost: c.cost}
 	if d, ok := dc.deny.Get(&q, c.now); ok {
 		c.d = d
-		l.observe.ObserveDenyCacheHit()
+		l.observe.ObserveDenyCacheHit(ctx)
 		return nil
 	}
 	req := store.Request{Key: c.key, Policy: &c.policy.Policy, Cost: c.cost}
@@ -122,7 +122,7 @@ func (l *Limiter) take(ctx context.Context, c *call, fb *policy) error {
 	if called {
 		c.d, err = dc.store.Take(ctx, req)
 		if dc.timed {
-			l.observe.ObserveDecision(time.Since(c.now))
+			l.observe.ObserveDecision(ctx, time.Since(c.now))
 		}
 	} else {
 		err = errBreakerOpen
@@ -142,7 +142,7 @@ func (l *Limiter) take(ctx context.Context, c *call, fb *policy) error {
 		// cancelled that way is replaced after the cooldown.
 		dc.breaker.Failure(probe)
 	}
-	l.observe.ObserveStoreError(l.kindOf(err))
+	l.observe.ObserveStoreError(ctx, l.kindOf(err))
 	if dc.fallback == nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func (l *Limiter) acquire(ctx context.Context, c *call, sc *scratch) (refused bo
 	if err != nil {
 		// Not reported to the breaker: the rate decision that follows
 		// reports the store's state, once per request.
-		l.observe.ObserveStoreError(l.kindOf(err))
+		l.observe.ObserveStoreError(ctx, l.kindOf(err))
 		l.logFailure(err)
 		return false
 	}
@@ -235,7 +235,7 @@ func (l *Limiter) release(ctx context.Context, lease store.Lease) {
 	defer cancel()
 	if err := l.dec.slots.store.Release(ctx, lease); err != nil {
 		// The lease expires after ConcurrencyTTL anyway.
-		l.observe.ObserveStoreError(l.kindOf(err))
+		l.observe.ObserveStoreError(ctx, l.kindOf(err))
 		l.logFailure(err)
 	}
 }

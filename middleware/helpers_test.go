@@ -126,19 +126,19 @@ func (r *recorder) add(format string, a ...any) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) ObserveRequest(route, method, outcome, by string) {
+func (r *recorder) ObserveRequest(_ context.Context, route, method, outcome, by string) {
 	r.add("request %s %s %s %s", route, method, outcome, by)
 }
 
-func (r *recorder) ObserveDecision(time.Duration) { r.add("decision") }
+func (r *recorder) ObserveDecision(context.Context, time.Duration) { r.add("decision") }
 
-func (r *recorder) ObserveStoreError(kind string) { r.add("error %s", kind) }
+func (r *recorder) ObserveStoreError(_ context.Context, kind string) { r.add("error %s", kind) }
 
 func (r *recorder) ObserveFallback(active bool) { r.add("fallback %v", active) }
 
 func (r *recorder) ObserveBreaker(state int) { r.add("breaker %d", state) }
 
-func (r *recorder) ObserveDenyCacheHit() { r.add("deny-cache-hit") }
+func (r *recorder) ObserveDenyCacheHit(context.Context) { r.add("deny-cache-hit") }
 
 // discardWriter is a ResponseWriter that keeps its header map between
 // requests (cleared, capacity kept), as net/http's server does not; it lets a

@@ -207,7 +207,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	l.identify(r, rs, c, sc)
 	l.decide(r.Context(), rs, c, sc)
 	proceed := l.answer(w, c, sc)
-	l.observe.ObserveRequest(c.route, methods[c.method], c.outcome, c.limitedBy)
+	l.observe.ObserveRequest(r.Context(), c.route, methods[c.method], c.outcome, c.limitedBy)
 	lease, held := c.lease, c.held
 	// Back to the pool before the handler runs: nothing below reads it, and
 	// a long handler should not pin it.

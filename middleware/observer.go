@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"time"
 )
 
@@ -12,6 +13,10 @@ import (
 // of the standard methods or "OTHER", and the rest come from small fixed
 // sets.
 //
+// The methods about one request get its context (for a Take, the caller's),
+// so that an implementation can correlate with the request's trace; the two
+// about state transitions do not.
+//
 // The package metrics (github.com/ratekit/ratekit/metrics) implements it
 // with Prometheus; it needs no import of this package, because the method
 // signatures use only standard types.
@@ -22,16 +27,16 @@ type Observer interface {
 	// own allowed or limited and also calls ObserveFallback). limitedBy is
 	// the binding window's label ("minute", "second", ...) when outcome is
 	// "limited", else "".
-	ObserveRequest(route, method, outcome, limitedBy string)
+	ObserveRequest(ctx context.Context, route, method, outcome, limitedBy string)
 	// ObserveDecision reports how long one store decision took, success or
 	// not. Answers from the deny cache and an open breaker are not store
 	// decisions and are not reported.
-	ObserveDecision(took time.Duration)
+	ObserveDecision(ctx context.Context, took time.Duration)
 	// ObserveStoreError is called for each failed decision with its kind,
 	// one of [store.Kinds]: "timeout", "connection", "script", "oom",
 	// "readonly", "loading", "cluster", "canceled", "full", "panic" (an
 	// identity hook panicked), "breaker-open" or "other".
-	ObserveStoreError(kind string)
+	ObserveStoreError(ctx context.Context, kind string)
 	// ObserveFallback reports whether the last decision came from the local
 	// fallback limiter (true) or the shared store (false). Called only on
 	// changes.
@@ -41,7 +46,7 @@ type Observer interface {
 	ObserveBreaker(state int)
 	// ObserveDenyCacheHit is called when a rejection is answered from the
 	// deny cache without a store call.
-	ObserveDenyCacheHit()
+	ObserveDenyCacheHit(ctx context.Context)
 }
 
 // Outcomes reported to [Observer.ObserveRequest].
@@ -60,9 +65,9 @@ const RouteUnmatched = "unmatched"
 // nopObserver is used when Config.Observer is nil.
 type nopObserver struct{}
 
-func (nopObserver) ObserveRequest(string, string, string, string) {}
-func (nopObserver) ObserveDecision(time.Duration)                 {}
-func (nopObserver) ObserveStoreError(string)                      {}
-func (nopObserver) ObserveFallback(bool)                          {}
-func (nopObserver) ObserveBreaker(int)                            {}
-func (nopObserver) ObserveDenyCacheHit()                          {}
+func (nopObserver) ObserveRequest(context.Context, string, string, string, string) {}
+func (nopObserver) ObserveDecision(context.Context, time.Duration)                 {}
+func (nopObserver) ObserveStoreError(context.Context, string)                      {}
+func (nopObserver) ObserveFallback(bool)                                           {}
+func (nopObserver) ObserveBreaker(int)                                             {}
+func (nopObserver) ObserveDenyCacheHit(context.Context)                            {}

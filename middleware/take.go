@@ -147,7 +147,7 @@ func (l *Limiter) Take(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	l.decide(ctx, rs, c, sc)
-	l.observe.ObserveRequest(c.route, methods[c.method], c.outcome, c.limitedBy)
+	l.observe.ObserveRequest(ctx, c.route, methods[c.method], c.outcome, c.limitedBy)
 	return l.result(c), nil
 }
 
