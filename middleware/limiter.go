@@ -193,18 +193,35 @@ func (l *Limiter) Close() error { return l.dec.close() }
 // http.Handler, the shape net/http, chi and most routers mount.
 func (l *Limiter) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		l.serve(w, r, next)
+		l.serveHTTP(w, r, next)
 	})
+}
+
+// ServeRoute serves r as the middleware does, for a router that knows the
+// route before the handler runs but sets neither r.Pattern nor a chi route
+// context: an adapter for gin or echo passes the framework's route
+// template (c.FullPath(), c.Path()). route is the pattern rules name; ""
+// means the router matched no route and will answer 404 or 405, so the
+// request is not limited and counts nowhere, as under chi and ServeMux.
+// next runs only if the limiter lets the request through.
+func (l *Limiter) ServeRoute(w http.ResponseWriter, r *http.Request, route string, next http.Handler) {
+	l.serve(w, r, next, l.rules.Load(), route, true)
+}
+
+// serveHTTP is the middleware: the route as the router says, then serve.
+func (l *Limiter) serveHTTP(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	rs := l.rules.Load()
+	route, known := l.route(r, rs)
+	l.serve(w, r, next, rs, route, known)
 }
 
 // serve is the whole middleware: identify, decide, answer, report once,
 // then the handler if the answer lets the request through.
-func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handler, rs *ruleSet, route string, known bool) {
 	sc := l.scratch.Get().(*scratch)
 	c := &sc.c
 	*c = call{slots: true}
-	rs := l.rules.Load()
-	l.identify(r, rs, c, sc)
+	l.identify(r, rs, c, sc, route, known)
 	l.decide(r.Context(), rs, c, sc)
 	proceed := l.answer(w, c, sc)
 	l.observe.ObserveRequest(r.Context(), c.route, methods[c.method], c.outcome, c.limitedBy)
@@ -222,11 +239,10 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	}
 }
 
-// identify finds the rule that applies to r and who sent it. A path that is
-// no route, an exempt rule and an exempt client end the call here, with
-// outcome exempt.
-func (l *Limiter) identify(r *http.Request, rs *ruleSet, c *call, sc *scratch) {
-	route, known := l.route(r, rs)
+// identify finds the rule that applies to r on route and who sent it. A
+// path that is no route, an exempt rule and an exempt client end the call
+// here, with outcome exempt.
+func (l *Limiter) identify(r *http.Request, rs *ruleSet, c *call, sc *scratch, route string, known bool) {
 	c.method = methodIndex(r.Method)
 	c.route = route
 	if route == "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -479,4 +480,38 @@ func TestDeadRuleWarnings(t *testing.T) {
 			t.Errorf("a warning for rules the router serves: %s", f.logs)
 		}
 	})
+}
+
+// TestServeRoute: a router that knows its route template passes it to
+// ServeRoute; rules match it, it is the route label, and "" (no route, a
+// 404 to come) is neither limited nor counted.
+func TestServeRoute(t *testing.T) {
+	rec := &recorder{}
+	f := newFixture(t, middleware.Config{Observer: rec, Rules: []middleware.Rule{{Routes: []string{"/users/:id"}, Policy: twoPerMinute}}})
+	serve := func(route string) int {
+		r := httptest.NewRequest("GET", "/users/7", nil)
+		r.RemoteAddr = "192.0.2.75:1"
+		w := httptest.NewRecorder()
+		f.lim.ServeRoute(w, r, route, ok)
+		return w.Code
+	}
+	var codes []int
+	for range 3 {
+		codes = append(codes, serve("/users/:id"))
+	}
+	if fmt.Sprint(codes) != "[200 200 429]" {
+		t.Errorf("three requests on /users/:id under 2/min: %v, want [200 200 429]", codes)
+	}
+	for range 5 {
+		if c := serve(""); c != 200 {
+			t.Fatalf("no route: %d, want the handler's 200", c)
+		}
+	}
+	got := fmt.Sprint(rec.calls)
+	if !strings.Contains(got, "request /users/:id GET limited minute") || strings.Count(got, "request unmatched GET exempt") != 5 {
+		t.Errorf("observer calls %s, want the route label and 5 exempt unmatched requests", got)
+	}
+	if f.store.Len() != 1 {
+		t.Errorf("store holds %d buckets, want 1: requests without a route count nowhere", f.store.Len())
+	}
 }
