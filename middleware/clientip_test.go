@@ -55,7 +55,9 @@ func mustPrefix(t testing.TB, s string) netip.Prefix {
 // spoofHeaders is every forwarding header a client might forge.
 var spoofHeaders = []string{"X-Forwarded-For", "X-Real-IP", "Forwarded", "True-Client-IP", "CF-Connecting-IP"}
 
-func TestR15SpoofedHeadersUntrustedPeer(t *testing.T) {
+// TestSpoofedHeadersFromAnUntrustedPeer: no forwarding header moves a
+// request from an untrusted peer out of the peer's bucket (catalogue R15).
+func TestSpoofedHeadersFromAnUntrustedPeer(t *testing.T) {
 	configs := []struct {
 		name string
 		c    ClientIP
@@ -92,7 +94,9 @@ func TestR15SpoofedHeadersUntrustedPeer(t *testing.T) {
 	}
 }
 
-func TestR16TrustedProxy(t *testing.T) {
+// TestTrustedProxyChain: a trusted proxy's chain is walked from the right
+// to the first untrusted hop; an untrusted peer's is ignored (catalogue R16).
+func TestTrustedProxyChain(t *testing.T) {
 	c := ClientIP{TrustedProxies: prefixes(t, "10.0.0.0/8")}
 	tests := []struct {
 		name   string
@@ -138,7 +142,9 @@ func TestR16TrustedProxy(t *testing.T) {
 	})
 }
 
-func TestR16SingleHeader(t *testing.T) {
+// TestTrustedSingleHeader: ClientIP.Header is honoured only from a
+// trusted peer, once, with one address (catalogue R16).
+func TestTrustedSingleHeader(t *testing.T) {
 	c := ClientIP{TrustedProxies: prefixes(t, "10.0.0.0/8"), Header: "CF-Connecting-IP"}
 	tests := []struct {
 		name   string
@@ -166,7 +172,10 @@ func TestR16SingleHeader(t *testing.T) {
 	}
 }
 
-func TestR17MalformedChains(t *testing.T) {
+// TestMalformedChainsFallBackToThePeer: garbage, oversized or
+// contradictory chains resolve to the peer, never to a hop left of the
+// garbage (catalogue R17).
+func TestMalformedChainsFallBackToThePeer(t *testing.T) {
 	c := ClientIP{TrustedProxies: prefixes(t, "10.0.0.0/8")}
 	const peer = "10.1.1.1:443"
 	long := func(n int, entry string) string {
@@ -236,7 +245,9 @@ func TestR17MalformedChains(t *testing.T) {
 	}
 }
 
-func TestR17UnparseablePeer(t *testing.T) {
+// TestUnparseablePeerSharesOneBucket: a RemoteAddr that is no address
+// counts in the one unknown-peer bucket (catalogue R17).
+func TestUnparseablePeerSharesOneBucket(t *testing.T) {
 	c := ClientIP{TrustedProxies: prefixes(t, "0.0.0.0/0", "::/0")}
 	for _, remote := range []string{"", "@", "/tmp/sock", "localhost:80", "1.2.3.4:99999", "[::1", "1.2.3.4%eth0", strings.Repeat("1", 1000)} {
 		t.Run(remote, func(t *testing.T) {
@@ -248,7 +259,9 @@ func TestR17UnparseablePeer(t *testing.T) {
 	}
 }
 
-func TestR18IPv6Rotation(t *testing.T) {
+// TestIPv6RotationStaysInItsPrefix: addresses of one IPv6Prefix share one
+// bucket (catalogue R18).
+func TestIPv6RotationStaysInItsPrefix(t *testing.T) {
 	rotate := func(t *testing.T, c ClientIP, want netip.Prefix, addr func(i int) netip.Addr) {
 		t.Helper()
 		for i := range 100 {
@@ -310,7 +323,9 @@ func TestR18IPv6Rotation(t *testing.T) {
 	}
 }
 
-func TestR19Notations(t *testing.T) {
+// TestAddressNotationsShareABucket: every notation of an address lands in
+// its bucket, and distinct IPv4-mapped clients stay distinct (catalogue R19).
+func TestAddressNotationsShareABucket(t *testing.T) {
 	groups := []struct {
 		name  string
 		want  string
@@ -683,9 +698,9 @@ func admitted(t *testing.T, codes []int) int {
 	return n
 }
 
-// TestR16to19EndToEnd runs catalogue cases 16 to 19 through the Limiter:
+// TestClientAddressesEndToEnd runs catalogue cases 16 to 19 through the Limiter:
 // requests that resolve to one bucket get 2 admissions between them.
-func TestR16to19EndToEnd(t *testing.T) {
+func TestClientAddressesEndToEnd(t *testing.T) {
 	trusted := ClientIP{TrustedProxies: prefixes(t, "10.0.0.0/8")}
 	tests := []struct {
 		name string

@@ -96,9 +96,10 @@ func TestPerRouteOverride(t *testing.T) {
 	}
 }
 
-// TestR27PathAliases: aliases of /v1/people/{id} either share the route's
+// TestPathAliasesShareABucket: aliases of /v1/people/{id} either share the route's
 // bucket or are refused by the router without consuming quota.
-func TestR27PathAliases(t *testing.T) {
+// (catalogue R27)
+func TestPathAliasesShareABucket(t *testing.T) {
 	for name, h := range routers(t, middleware.Config{}) {
 		t.Run(name, func(t *testing.T) {
 			peer := "192.0.2.61:1"
@@ -120,9 +121,10 @@ func TestR27PathAliases(t *testing.T) {
 	}
 }
 
-// TestR28RoutePatternResolved: with the limiter at the top, every matched
+// TestRoutePatternResolved: with the limiter at the top, every matched
 // route is reported with its pattern, and unmatched paths make no buckets.
-func TestR28RoutePatternResolved(t *testing.T) {
+// (catalogue R28)
+func TestRoutePatternResolved(t *testing.T) {
 	rec := &recorder{}
 	f := newFixture(t, middleware.Config{Observer: rec})
 	r := chi.NewRouter()
