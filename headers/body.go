@@ -10,14 +10,17 @@ import (
 const (
 	defaultMessage            = "You have exceeded your rate limit."
 	defaultUnavailableMessage = "The rate limiter is temporarily unavailable. Please retry later."
+	defaultTooLargeMessage    = "This request costs more than the rate limit allows in any window; it can never be accepted as sent."
 
 	authmatechMessage            = "Rate limit exceeded."
 	authmatechUnavailableMessage = "Service temporarily unavailable."
+	authmatechTooLargeMessage    = "Request exceeds the rate limit."
 
 	quotaExceededType   = "https://iana.org/assignments/http-problem-types#quota-exceeded"
 	reducedCapacityType = "https://iana.org/assignments/http-problem-types#temporary-reduced-capacity"
 	quotaExceededTitle  = "Request quota exceeded"
 	unavailableTitle    = "Rate limiter temporarily unavailable"
+	tooLargeTitle       = "Request cost exceeds the quota"
 )
 
 // LindrisBody is the default [Envelope], the 429 body of the Lindris API:
@@ -29,6 +32,11 @@ const (
 // 1 when [Input.Decision] is nil). The message is Message, or for a 503
 // UnavailableMessage; any string is escaped into valid JSON.
 //
+// A 413 (a request whose cost no window could ever admit) carries
+// TooLargeMessage and no retry_after, since no wait would help:
+//
+//	{"message":"This request costs more than the rate limit allows in any window; it can never be accepted as sent.","status_code":413}
+//
 // AppendBody does not allocate when dst has room. The zero value is ready to
 // use.
 type LindrisBody struct {
@@ -39,6 +47,10 @@ type LindrisBody struct {
 	// and the failure policy refuses requests. Empty means "The rate limiter
 	// is temporarily unavailable. Please retry later."
 	UnavailableMessage string
+	// TooLargeMessage is the message of a 413. Empty means "This request
+	// costs more than the rate limit allows in any window; it can never be
+	// accepted as sent."
+	TooLargeMessage string
 }
 
 var _ Envelope = LindrisBody{}
@@ -56,13 +68,19 @@ func (e LindrisBody) AppendBody(dst []byte, in *Input) []byte {
 		return append(dst, '}')
 	}
 	msg := pick(e.Message, defaultMessage)
-	if status == http.StatusServiceUnavailable {
+	switch status {
+	case http.StatusServiceUnavailable:
 		msg = pick(e.UnavailableMessage, defaultUnavailableMessage)
+	case http.StatusRequestEntityTooLarge:
+		msg = pick(e.TooLargeMessage, defaultTooLargeMessage)
 	}
 	dst = append(dst, `{"message":`...)
 	dst = appendJSONString(dst, msg)
 	dst = append(dst, `,"status_code":`...)
 	dst = strconv.AppendInt(dst, int64(status), 10)
+	if status == http.StatusRequestEntityTooLarge {
+		return append(dst, '}')
+	}
 	dst = append(dst, `,"retry_after":`...)
 	dst = strconv.AppendInt(dst, retrySeconds(in), 10)
 	return append(dst, '}')
@@ -78,8 +96,10 @@ const lindrisDefault429 = `{"message":"` + defaultMessage + `","status_code":429
 //	{"success":false,"messages":[{"type":"FAILURE","message":"Rate limit exceeded.","httpStatus":"TOO_MANY_REQUESTS"}],"data":null}
 //
 // httpStatus is the name of [Input.Status] in upper case with underscores
-// (TOO_MANY_REQUESTS, SERVICE_UNAVAILABLE). The message is Message, or for a
-// 503 UnavailableMessage; any string is escaped into valid JSON.
+// (TOO_MANY_REQUESTS, SERVICE_UNAVAILABLE, REQUEST_ENTITY_TOO_LARGE). The
+// message is Message, for a 503 UnavailableMessage, for a 413 (a cost no
+// window could admit) TooLargeMessage; any string is escaped into valid
+// JSON.
 //
 // AppendBody does not allocate when dst has room. The zero value is ready to
 // use.
@@ -89,6 +109,9 @@ type AuthmatechBody struct {
 	// UnavailableMessage is the message of a 503. Empty means "Service
 	// temporarily unavailable."
 	UnavailableMessage string
+	// TooLargeMessage is the message of a 413. Empty means "Request exceeds
+	// the rate limit."
+	TooLargeMessage string
 }
 
 var _ Envelope = AuthmatechBody{}
@@ -100,8 +123,11 @@ func (AuthmatechBody) ContentType() string { return "application/json" }
 func (e AuthmatechBody) AppendBody(dst []byte, in *Input) []byte {
 	status := in.status()
 	msg := pick(e.Message, authmatechMessage)
-	if status == http.StatusServiceUnavailable {
+	switch status {
+	case http.StatusServiceUnavailable:
 		msg = pick(e.UnavailableMessage, authmatechUnavailableMessage)
+	case http.StatusRequestEntityTooLarge:
+		msg = pick(e.TooLargeMessage, authmatechTooLargeMessage)
 	}
 	dst = append(dst, `{"success":false,"messages":[{"type":"FAILURE","message":`...)
 	dst = appendJSONString(dst, msg)
@@ -128,6 +154,12 @@ func (e AuthmatechBody) AppendBody(dst []byte, in *Input) []byte {
 // "Rate limiter temporarily unavailable", and violated-policies is left out:
 // no quota was exceeded, the limiter could not decide.
 //
+// For a 413, a request whose cost ([Input.Cost]) exceeds the limit of some
+// window of [Input.Policy] so that no wait could admit it, the type is
+// "about:blank" (no registered type says "never"), the title "Request cost
+// exceeds the quota", violated-policies the windows whose limit is below
+// the cost, and there is no retry_after.
+//
 // AppendBody does not allocate when dst has room (window labels are computed
 // for lengths without a name, such as 1.5s). The zero value is ready to use.
 type ProblemBody struct {
@@ -137,6 +169,9 @@ type ProblemBody struct {
 	// UnavailableDetail is the detail member of a 503. Empty means "The
 	// rate limiter is temporarily unavailable. Retry after N seconds."
 	UnavailableDetail string
+	// TooLargeDetail is the detail member of a 413. Empty means "This
+	// request costs N; the smallest limit is M."
+	TooLargeDetail string
 }
 
 var _ Envelope = ProblemBody{}
@@ -147,6 +182,9 @@ func (ProblemBody) ContentType() string { return "application/problem+json" }
 // AppendBody appends the problem details document for in to dst.
 func (e ProblemBody) AppendBody(dst []byte, in *Input) []byte {
 	status := in.status()
+	if status == http.StatusRequestEntityTooLarge {
+		return e.appendTooLarge(dst, in)
+	}
 	retry := retrySeconds(in)
 	unavailable := status == http.StatusServiceUnavailable
 	typ, title, detail, lead := quotaExceededType, quotaExceededTitle, e.Detail, quotaExceededTitle+"."
@@ -181,6 +219,39 @@ func (e ProblemBody) AppendBody(dst []byte, in *Input) []byte {
 	dst = append(dst, `,"retry_after":`...)
 	dst = strconv.AppendInt(dst, retry, 10)
 	return append(dst, '}')
+}
+
+// appendTooLarge appends the problem document of a 413: a cost above the
+// limit of some window, which no wait can cure.
+func (e ProblemBody) appendTooLarge(dst []byte, in *Input) []byte {
+	cost := in.cost()
+	dst = append(dst, `{"type":"about:blank","title":"`+tooLargeTitle+`","status":413,"detail":`...)
+	if e.TooLargeDetail != "" {
+		dst = appendJSONString(dst, e.TooLargeDetail)
+	} else {
+		dst = append(dst, `"This request costs `...)
+		dst = strconv.AppendInt(dst, int64(cost), 10)
+		if in.Policy != nil && len(in.Policy.Windows) > 0 {
+			dst = append(dst, `; the smallest limit is `...)
+			dst = strconv.AppendInt(dst, int64(in.Policy.MinLimit()), 10)
+		}
+		dst = append(dst, `."`...)
+	}
+	dst = append(dst, `,"violated-policies":[`...)
+	if in.Policy != nil {
+		first := true
+		for _, w := range in.Policy.Windows {
+			if w.Limit >= cost {
+				continue
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = appendJSONString(dst, w.Label())
+		}
+	}
+	return append(dst, "]}"...)
 }
 
 // appendViolated appends the JSON strings naming the windows that rejected

@@ -318,3 +318,33 @@ func TestLindrisBodyDefaultIsTheGeneralForm(t *testing.T) {
 		}
 	}
 }
+
+// TestTooLargeBodies: a 413, a cost no window could ever admit, gets each
+// envelope's "never" wording and no wait anywhere in the body.
+func TestTooLargeBodies(t *testing.T) {
+	p := &window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 100}, {Length: time.Second, Limit: 10}}}
+	in := &Input{Status: 413, Policy: p, Cost: 50}
+	for _, tc := range []struct {
+		name string
+		e    Envelope
+		want string
+	}{
+		{"lindris", LindrisBody{}, `{"message":"This request costs more than the rate limit allows in any window; it can never be accepted as sent.","status_code":413}`},
+		{"lindris custom", LindrisBody{TooLargeMessage: "Send at most 10 items."}, `{"message":"Send at most 10 items.","status_code":413}`},
+		{"authmatech", AuthmatechBody{}, `{"success":false,"messages":[{"type":"FAILURE","message":"Request exceeds the rate limit.","httpStatus":"REQUEST_ENTITY_TOO_LARGE"}],"data":null}`},
+		{"problem", ProblemBody{}, `{"type":"about:blank","title":"Request cost exceeds the quota","status":413,"detail":"This request costs 50; the smallest limit is 10.","violated-policies":["second"]}`},
+		{"problem custom", ProblemBody{TooLargeDetail: "At most 10 items."}, `{"type":"about:blank","title":"Request cost exceeds the quota","status":413,"detail":"At most 10 items.","violated-policies":["second"]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(tc.e.AppendBody(nil, in))
+			if got != tc.want {
+				t.Errorf("AppendBody(413) = %s\nwant %s", got, tc.want)
+			}
+			var v map[string]any
+			decodeStrict(t, []byte(got), &v)
+			if _, ok := v["retry_after"]; ok {
+				t.Errorf("a 413 body promises a wait: %s", got)
+			}
+		})
+	}
+}

@@ -38,9 +38,11 @@ type Input struct {
 	Cost int
 	// Status is the HTTP status the body accompanies. Zero means 429 Too
 	// Many Requests. 503 Service Unavailable selects each envelope's
-	// "limiter unavailable" wording, for the fail-closed store policy. Any
-	// other value is rendered as given with the rate-limit wording.
-	// Styles ignore Status.
+	// "limiter unavailable" wording, for the fail-closed store policy. 413
+	// Content Too Large selects its "this request costs more than any
+	// window admits" wording, with no wait, since none would help. Any
+	// other value is rendered as given with the rate-limit wording. Styles
+	// ignore Status.
 	Status int
 }
 

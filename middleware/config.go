@@ -157,6 +157,12 @@ type Config struct {
 	// instead of Policy, for example "enterprise": 600/min + 20/s. Rules
 	// with a Policy of their own keep it for every plan.
 	Plans map[string]window.Policy
+	// ClientPolicies gives single clients, by [Client.ID], limits of their
+	// own that replace their plan's; see [Limits.ClientPolicies].
+	//
+	// Policy, Rules, Plans and ClientPolicies can be changed while serving:
+	// see [Limiter.SetLimits].
+	ClientPolicies map[string]window.Policy
 	// Router is consulted to learn the route of a request when the limiter
 	// wraps a router from the outside: lim.Handler(mux) with a ServeMux. It
 	// is not needed when the limiter is mounted on routes (the router has
@@ -219,6 +225,23 @@ type Config struct {
 	// Envelope renders the body of 429 (and 503) answers. Nil means
 	// [headers.LindrisBody].
 	Envelope headers.Envelope
+	// Refuse, when set, answers refused requests instead of the envelope:
+	// it may set the status (429 by default, 413 for a cost no window could
+	// admit), change the headers and write any body. It is given the
+	// request and a [Refusal] saying which window refused and whom, and is
+	// called with the style's rate-limit headers (and Retry-After) already
+	// on w.Header(). If it writes no status, the refusal's is written. It is
+	// not called for shadow rules, which refuse nothing, nor for the 503 of
+	// FailClosed, a store failure rather than a refusal. A panic in it is
+	// recovered, logged, and answered with the default refusal if nothing
+	// was written yet.
+	Refuse func(w http.ResponseWriter, r *http.Request, ref *Refusal)
+	// OnRefusal, when set, is told of every refusal after its answer is
+	// written, and of every request a shadow rule would have refused
+	// (Refusal.Shadow), to log or audit who was limited. It must not write
+	// to the response, should be quick, and is called on the request's
+	// goroutine; a panic in it is recovered and logged.
+	OnRefusal func(r *http.Request, ref *Refusal)
 	// PartitionKey sends the IETF style's pk parameter: 8 bytes of the
 	// bucket's keyed hash, so clients can tell their partitions apart while
 	// learning nothing of other clients' keys or addresses. Off by default.

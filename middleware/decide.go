@@ -25,6 +25,7 @@ type decider struct {
 	deny      *denycache.Cache // nil for a local store, or disabled
 	fallback  *memory.Store    // LocalFallback only
 	onFailure FailurePolicy
+	instances int         // Config.FallbackInstances, which divides fallback limits
 	slots     *slots      // nil without Config.Concurrency
 	timed     bool        // an Observer wants decision durations
 	needNow   bool        // something reads call.now
@@ -71,8 +72,17 @@ func (l *Limiter) decide(ctx context.Context, rs *ruleSet, c *call, sc *scratch)
 		l.decideLocally(ctx, c, sc)
 		return
 	}
-	p, fb := rs.policies(c.rule, c.id.plan)
+	p, fb := rs.policies(c.rule, &c.id)
 	c.policy = p
+	if c.cost > p.MinLimit() {
+		// No wait could admit it: refused without a round trip, and
+		// without a Retry-After that would not come true.
+		c.tooCostly, c.outcome, c.limitedBy = true, OutcomeLimited, tooCostlyWindow(&p.Policy, c.cost)
+		if c.shadow {
+			c.outcome = OutcomeShadow
+		}
+		return
+	}
 	c.key = l.who.keyOf(&c.rule.scope, &c.id, &sc.buf)
 	if l.dec.needNow {
 		c.now = time.Now()
@@ -182,6 +192,17 @@ func (l *Limiter) decideLocally(ctx context.Context, c *call, sc *scratch) {
 	default:
 		c.outcome, c.limitedBy = OutcomeLimited, limitedBy(&c.policy.Policy, &d)
 	}
+}
+
+// tooCostlyWindow returns the label of the first window of p whose limit
+// is below cost.
+func tooCostlyWindow(p *window.Policy, cost int) string {
+	for _, w := range p.Windows {
+		if w.Limit < cost {
+			return w.Label()
+		}
+	}
+	return ""
 }
 
 // limitedBy returns the label of the window that refused d under p, or ""

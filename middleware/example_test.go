@@ -144,7 +144,7 @@ func ExampleLimiter_Answer() {
 			http.Error(w, "too many items", http.StatusBadRequest)
 			return
 		}
-		if !lim.Answer(w, &res) {
+		if !lim.Answer(w, r, &res) {
 			return // refused: 429, Retry-After and the body are written
 		}
 		fmt.Fprintf(w, "updated %d\n", items)

@@ -22,7 +22,10 @@ type identity struct {
 	id     string // client ID, when keyed
 	plan   string
 	exempt bool
-	ip     netip.Prefix // the address bucket; resolved only when needed
+	// keyIsID: id is the API key itself (a validator that named no ID),
+	// never to be shown to a hook.
+	keyIsID bool
+	ip      netip.Prefix // the address bucket; resolved only when needed
 }
 
 // identifier finds out who is asking and derives the store keys of the
@@ -146,7 +149,7 @@ func (c *call) setClient(key string, client Client, valid bool) {
 	}
 	c.id = identity{keyed: true, id: client.ID, plan: client.Plan, exempt: client.Exempt}
 	if c.id.id == "" {
-		c.id.id = key
+		c.id.id, c.id.keyIsID = key, true
 	}
 }
 

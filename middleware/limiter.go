@@ -32,6 +32,7 @@ type Limiter struct {
 	router Router
 	rules  atomic.Pointer[ruleSet] // replaced whole, never modified
 	ids    atomic.Uint64           // numbers the policies of every ruleSet
+	update sync.Mutex              // serialises replacements of rules
 	routes routeChecks
 	// Who is asking.
 	who identifier
@@ -73,6 +74,7 @@ type call struct {
 	outcome     string // one of the Outcome constants
 	limitedBy   string
 	degraded    bool // decided by the local fallback
+	tooCostly   bool // the cost is above some window\'s limit: refused, no store asked
 	slotRefused bool
 	lease       store.Lease
 	held        bool  // lease must be released after the handler
@@ -109,7 +111,8 @@ func New(cfg Config) (*Limiter, error) {
 		exemptIPs: append([]netip.Prefix(nil), cfg.ExemptIPs...),
 		hash:      keyhash.New(secret),
 	}
-	rs, rulesErr := compileRules(ruleConfig{def: cfg.Policy, rules: cfg.Rules, plans: cfg.Plans, instances: cfg.FallbackInstances}, l.who.hash, &l.ids)
+	lim := Limits{Policy: cfg.Policy, Rules: cfg.Rules, Plans: cfg.Plans, ClientPolicies: cfg.ClientPolicies}
+	rs, rulesErr := compileRules(lim, cfg.FallbackInstances, l.who.hash, &l.ids)
 	if err := errors.Join(cfg.validate(), rulesErr); err != nil {
 		return nil, err
 	}
@@ -124,7 +127,7 @@ func New(cfg Config) (*Limiter, error) {
 	if err := l.dec.wire(&cfg, l); err != nil {
 		return nil, err
 	}
-	l.ans = newAnswerer(cfg.Headers, cfg.Envelope, cfg.PartitionKey)
+	l.ans = newAnswerer(&cfg)
 	l.scratch.New = func() any { return &scratch{body: make([]byte, 0, 256)} }
 	for _, msg := range rs.warnings() {
 		l.log.Warn("ratekit: " + msg)
@@ -135,7 +138,7 @@ func New(cfg Config) (*Limiter, error) {
 // wire sets up the decider for cfg: the store (New's own when cfg has
 // none), and, for a shared store, the circuit breaker and the deny cache.
 func (dc *decider) wire(cfg *Config, l *Limiter) error {
-	dc.store, dc.onFailure = cfg.Store, cfg.OnStoreError
+	dc.store, dc.onFailure, dc.instances = cfg.Store, cfg.OnStoreError, cfg.FallbackInstances
 	if dc.store == nil {
 		s, err := memory.New(memory.Config{})
 		if err != nil {
@@ -223,7 +226,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	*c = call{slots: true}
 	l.identify(r, rs, c, sc, route, known)
 	l.decide(r.Context(), rs, c, sc)
-	proceed := l.answer(w, c, sc)
+	proceed := l.answer(w, r, c, sc)
 	l.observe.ObserveRequest(r.Context(), c.route, methods[c.method], c.outcome, c.limitedBy)
 	lease, held := c.lease, c.held
 	// Back to the pool before the handler runs: nothing below reads it, and
@@ -260,9 +263,26 @@ func (l *Limiter) identify(r *http.Request, rs *ruleSet, c *call, sc *scratch, r
 		c.outcome = OutcomeExempt
 		return
 	}
+	if c.rule.costFunc != nil {
+		l.price(r, c)
+	}
 	l.fromRequest(r, c, sc)
 	if c.id.exempt {
 		c.outcome = OutcomeExempt
+	}
+}
+
+// price sets c.cost from the rule's CostFunc. A panic in it is a hook
+// failure, handled by the failure policy.
+func (l *Limiter) price(r *http.Request, c *call) {
+	defer func() {
+		if v := recover(); v != nil {
+			l.hookPanicked("CostFunc", v)
+			c.err = errHookPanic
+		}
+	}()
+	if n := c.rule.costFunc(r); n > 0 {
+		c.cost = n
 	}
 }
 

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -44,6 +45,14 @@ type Rule struct {
 	// may cost 10. Zero means 1. It must not exceed the smallest limit of
 	// the policy, or no request could ever pass.
 	Cost int
+	// CostFunc, when set, prices each request from the request itself: the
+	// number of objects in a bulk update, a page_size parameter, or a value
+	// an earlier middleware stored with [WithCost] ([CostFromContext] reads
+	// it). A result of zero or less means Cost. A request whose cost exceeds
+	// the limit of some window of its policy can never pass: it is answered
+	// 413 Content Too Large, without Retry-After and without asking the
+	// store. A panic in it is recovered and handled as a store failure.
+	CostFunc func(r *http.Request) int
 	// Exempt requests are never limited, counted or given rate-limit
 	// headers (health checks).
 	Exempt bool
@@ -51,6 +60,24 @@ type Rule struct {
 	// request that would have been limited passes, counted nowhere, and is
 	// reported with outcome "shadow". For rolling a new limit out safely.
 	Shadow bool
+}
+
+// costKey is the context key of WithCost.
+type costKey struct{}
+
+// WithCost returns a copy of ctx carrying n as the cost of the request it
+// belongs to, for a middleware that learns the cost before the limiter
+// runs (it parsed the batch). A rule whose CostFunc is [CostFromContext]
+// charges it.
+func WithCost(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, costKey{}, n)
+}
+
+// CostFromContext returns the cost [WithCost] put in r's context, or 0 (the
+// rule's Cost) when there is none. It has the shape of [Rule.CostFunc].
+func CostFromContext(r *http.Request) int {
+	n, _ := r.Context().Value(costKey{}).(int)
+	return n
 }
 
 // methods indexes the standard methods; everything else is OTHER.
@@ -81,11 +108,13 @@ type rule struct {
 	fallback policy // policy divided for LocalFallback
 	planned  bool   // policy came from Config.Policy: a client's plan may replace it
 	cost     int
+	costFunc func(*http.Request) int
 	exempt   bool
 	shadow   bool
 }
 
-// planPolicies is a plan's policy and its LocalFallback share.
+// planPolicies is a plan's (or one client's) policy and its LocalFallback
+// share.
 type planPolicies struct {
 	policy, fallback policy
 }
@@ -98,7 +127,10 @@ type ruleSet struct {
 	all     []*rule             // default first, then Config.Rules in order
 	byName  map[string]*rule
 	plans   map[string]*planPolicies
-	routes  []string // every route some rule names, for the start-up checks
+	clients map[string]*planPolicies // by Client.ID; nil when none
+	maxCost int                      // the largest cost of a rule a plan or client policy applies to
+	src     Limits                   // what was compiled, copied; for Limiter.Limits
+	routes  []string                 // every route some rule names, for the start-up checks
 }
 
 // lookup returns the rule for a (route, method) pair with one map lookup.
@@ -109,62 +141,64 @@ func (t *ruleSet) lookup(route string, method int) *rule {
 	return t.other[method]
 }
 
-// policies returns the policy a client of plan is decided against under
-// ru, and its LocalFallback share: the client's plan replaces the default
-// policy.
-func (t *ruleSet) policies(ru *rule, plan string) (p, fallback *policy) {
-	if ru.planned && plan != "" {
-		if pp, ok := t.plans[plan]; ok {
+// policies returns the policy id is decided against under ru, and its
+// LocalFallback share: a client's own policy, else its plan's, replaces
+// the default policy; a rule with a policy of its own keeps it.
+func (t *ruleSet) policies(ru *rule, id *identity) (p, fallback *policy) {
+	if !ru.planned {
+		return &ru.policy, &ru.fallback
+	}
+	if t.clients != nil && id.keyed {
+		if pp, ok := t.clients[id.id]; ok {
+			return &pp.policy, &pp.fallback
+		}
+	}
+	if id.plan != "" {
+		if pp, ok := t.plans[id.plan]; ok {
 			return &pp.policy, &pp.fallback
 		}
 	}
 	return &ru.policy, &ru.fallback
 }
 
-// ruleConfig is what compileRules needs of a Config.
-type ruleConfig struct {
-	def       window.Policy
-	rules     []Rule
-	plans     map[string]window.Policy
-	instances int // Config.FallbackInstances
-}
-
-// compileRules validates a configuration's policy, rules and plans and
-// builds their table, reporting every problem at once. ids numbers the
+// compileRules validates limits and builds their table, reporting every
+// problem at once. instances is Config.FallbackInstances; ids numbers the
 // policies; h prepares the rules' key scopes.
-func compileRules(cfg ruleConfig, h *keyhash.Hasher, ids *atomic.Uint64) (*ruleSet, error) {
+func compileRules(cfg Limits, instances int, h *keyhash.Hasher, ids *atomic.Uint64) (*ruleSet, error) {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
 	}
 	number := func(p window.Policy) policy { return policy{Policy: p, id: ids.Add(1)} }
-	if cfg.def.Windows == nil {
-		cfg.def = window.Default()
+	cfg = cfg.clone()
+	if cfg.Policy.Windows == nil {
+		cfg.Policy = window.Default()
 	}
-	if err := cfg.def.Validate(); err != nil {
+	if err := cfg.Policy.Validate(); err != nil {
 		bad("policy: %w", err)
 	}
-	def := clonePolicy(cfg.def)
+	def := cfg.Policy
 	defRule := &rule{name: "default", scope: keyhash.ScopeOf("default"), policy: number(def),
-		fallback: number(dividePolicy(def, cfg.instances, 1)), planned: true, cost: 1}
-	t := &ruleSet{all: []*rule{defRule}, byName: map[string]*rule{"default": defRule}}
-	for i, r := range cfg.rules {
+		fallback: number(dividePolicy(def, instances, 1)), planned: true, cost: 1}
+	t := &ruleSet{all: []*rule{defRule}, byName: map[string]*rule{"default": defRule}, src: cfg}
+	for i, r := range cfg.Rules {
 		name := r.Name
 		if name == "" {
 			name = strings.Join(r.Methods, ",") + " " + strings.Join(r.Routes, ",")
 		}
-		c := &rule{name: name, scope: keyhash.ScopeOf("rule:" + name), cost: max(r.Cost, 1), exempt: r.Exempt, shadow: r.Shadow}
+		c := &rule{name: name, scope: keyhash.ScopeOf("rule:" + name), cost: max(r.Cost, 1), costFunc: r.CostFunc,
+			exempt: r.Exempt, shadow: r.Shadow}
 		if r.Policy.Windows == nil {
 			c.policy, c.planned = defRule.policy, true
 		} else {
-			p := clonePolicy(r.Policy)
+			p := r.Policy
 			if err := p.Validate(); err != nil {
 				bad("rule %d (%s): %w", i, name, err)
 				continue
 			}
 			c.policy = number(p)
 		}
-		c.fallback = number(dividePolicy(c.policy.Policy, cfg.instances, c.cost))
+		c.fallback = number(dividePolicy(c.policy.Policy, instances, c.cost))
 		if r.Cost < 0 {
 			bad("rule %d (%s): cost %d negative", i, name, r.Cost)
 		}
@@ -194,25 +228,31 @@ func compileRules(cfg ruleConfig, h *keyhash.Hasher, ids *atomic.Uint64) (*ruleS
 		}
 		t.all = append(t.all, c)
 	}
-	maxCost := 1 // of the rules a plan can apply to
+	t.maxCost = 1 // of the rules a plan can apply to
 	for _, r := range t.all {
 		if r.planned && !r.exempt {
-			maxCost = max(maxCost, r.cost)
+			t.maxCost = max(t.maxCost, r.cost)
 		}
 	}
-	t.plans = make(map[string]*planPolicies, len(cfg.plans))
-	for name, p := range cfg.plans {
-		if err := p.Validate(); err != nil {
+	t.plans = make(map[string]*planPolicies, len(cfg.Plans))
+	for name, p := range cfg.Plans {
+		pp, err := t.compileOwn(p, instances, number)
+		if err != nil {
 			bad("plan %q: %w", name, err)
 			continue
 		}
-		for _, r := range t.all {
-			if r.planned && !r.exempt && r.cost > p.MinLimit() {
-				bad("rule %s: cost %d above plan %q's smallest limit %d, its clients could never pass", r.name, r.cost, name, p.MinLimit())
-			}
+		t.plans[name] = pp
+	}
+	if len(cfg.ClientPolicies) > 0 {
+		t.clients = make(map[string]*planPolicies, len(cfg.ClientPolicies))
+	}
+	for id, p := range cfg.ClientPolicies {
+		pp, err := t.compileOwn(p, instances, number)
+		if err != nil {
+			bad("client policy %q: %w", id, err)
+			continue
 		}
-		p = clonePolicy(p)
-		t.plans[name] = &planPolicies{policy: number(p), fallback: number(dividePolicy(p, cfg.instances, maxCost))}
+		t.clients[id] = pp
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -222,7 +262,7 @@ func compileRules(cfg ruleConfig, h *keyhash.Hasher, ids *atomic.Uint64) (*ruleS
 	}
 
 	match := func(route string, method int) *rule {
-		for i, r := range cfg.rules {
+		for i, r := range cfg.Rules {
 			routeOK := len(r.Routes) == 0 || slices.Contains(r.Routes, route)
 			// A rule for GET also covers HEAD, which routers serve with the
 			// GET handler: otherwise HEAD would be a way around the rule.
@@ -239,7 +279,7 @@ func compileRules(cfg ruleConfig, h *keyhash.Hasher, ids *atomic.Uint64) (*ruleS
 	for m := range methods {
 		t.other[m] = match("", m)
 	}
-	for _, r := range cfg.rules {
+	for _, r := range cfg.Rules {
 		for _, rt := range r.Routes {
 			if _, done := t.byRoute[rt]; done {
 				continue
@@ -255,9 +295,27 @@ func compileRules(cfg ruleConfig, h *keyhash.Hasher, ids *atomic.Uint64) (*ruleS
 	return t, nil
 }
 
+// compileOwn compiles the policy of a plan or of one client: valid, and
+// admitting every cost a rule it applies to can ask for.
+func (t *ruleSet) compileOwn(p window.Policy, instances int, number func(window.Policy) policy) (*planPolicies, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, r := range t.all {
+		if r.planned && !r.exempt && r.cost > p.MinLimit() {
+			errs = append(errs, fmt.Errorf("rule %s's cost %d is above the smallest limit %d, its clients could never pass", r.name, r.cost, p.MinLimit()))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &planPolicies{policy: number(p), fallback: number(dividePolicy(p, instances, t.maxCost))}, nil
+}
+
 // clonePolicy copies p so later edits to the caller's slice change nothing.
 func clonePolicy(p window.Policy) window.Policy {
-	p.Windows = append([]window.Window(nil), p.Windows...)
+	p.Windows = slices.Clone(p.Windows) // nil stays nil: the default
 	return p
 }
 

@@ -89,6 +89,9 @@ type Result struct {
 	shadow bool
 	cost   int
 	key    store.Key
+	id     identity // for the refusal hooks
+	rule   *rule
+	route  string
 }
 
 // ErrInvalidRequest is wrapped by the errors [Limiter.Take],
@@ -141,7 +144,7 @@ func (l *Limiter) Take(ctx context.Context, req Request) (Result, error) {
 		c.outcome = OutcomeExempt
 	}
 	if c.outcome == "" && c.err == nil {
-		if p, _ := rs.policies(ru, c.id.plan); c.cost > p.MinLimit() {
+		if p, _ := rs.policies(ru, &c.id); c.cost > p.MinLimit() {
 			return Result{}, fmt.Errorf("%w: cost %d above the smallest limit %d of rule %s: no such request can ever pass",
 				ErrInvalidRequest, c.cost, p.MinLimit(), ru.name)
 		}
@@ -166,7 +169,7 @@ func (rs *ruleSet) find(name, route, method string) (*rule, error) {
 // result copies c's decision out of the scratch.
 func (l *Limiter) result(c *call) Result {
 	res := Result{Outcome: c.outcome, LimitedBy: c.limitedBy, Degraded: c.degraded, Err: c.err,
-		shadow: c.shadow, cost: c.cost, key: c.key}
+		shadow: c.shadow, cost: c.cost, key: c.key, id: c.id, rule: c.rule, route: c.route}
 	if c.policy != nil {
 		res.Policy, res.Decision = c.policy.Policy, c.d
 	}
@@ -180,24 +183,25 @@ func (l *Limiter) result(c *call) Result {
 	return res
 }
 
-// Answer writes res onto w as the middleware would have answered the
+// Answer writes res onto w as the middleware would have answered r, the
 // request it stands for, and reports whether the request should go on to
 // its handler: the rate-limit headers (and X-RateLimit-Degraded) of an
-// admitted request; the 429, Retry-After and envelope body of a refusal;
-// the 503 of FailClosed. It writes nothing for an exempt request. Use it in
-// a handler that calls [Limiter.Take] itself.
-func (l *Limiter) Answer(w http.ResponseWriter, res *Result) (proceed bool) {
+// admitted request; the 429, Retry-After and envelope body of a refusal
+// (or the answer of Config.Refuse, which, like OnRefusal, is given r); the
+// 503 of FailClosed. It writes nothing for an exempt request. Use it in a
+// handler that calls [Limiter.Take] itself. r may be nil.
+func (l *Limiter) Answer(w http.ResponseWriter, r *http.Request, res *Result) (proceed bool) {
 	sc := l.scratch.Get().(*scratch)
 	defer l.scratch.Put(sc)
 	c := &sc.c
 	*c = call{outcome: res.Outcome, limitedBy: res.LimitedBy, shadow: res.shadow, cost: res.cost, key: res.key,
-		d: res.Decision, degraded: res.Degraded && res.Outcome != OutcomeError, err: res.Err}
+		d: res.Decision, degraded: res.Degraded && res.Outcome != OutcomeError, err: res.Err, id: res.id, rule: res.rule, route: res.route}
 	if c.outcome == OutcomeError && c.err == nil {
 		c.err = errHookPanic // a Result built by hand: say something in the log
 	}
 	sc.pol = policy{Policy: res.Policy}
 	c.policy = &sc.pol
-	return l.answer(w, c, sc)
+	return l.answer(w, r, c, sc)
 }
 
 // Peek returns what the next request of who under the named rule would be
@@ -258,6 +262,6 @@ func (l *Limiter) adminKey(ctx context.Context, who Identity, name string) (stor
 	if c.err != nil {
 		return nil, store.Key{}, nil, c.err
 	}
-	p, _ := rs.policies(ru, c.id.plan)
+	p, _ := rs.policies(ru, &c.id)
 	return admin, l.who.keyOf(&ru.scope, &c.id, &sc.buf), p, nil
 }

@@ -193,7 +193,7 @@ func TestTakeFailurePolicy(t *testing.T) {
 				t.Errorf("Result.Err = %v, want the store's error", res.Err)
 			}
 			w := httptest.NewRecorder()
-			proceed := f.lim.Answer(w, &res)
+			proceed := f.lim.Answer(w, nil, &res)
 			if proceed != tc.allowed || w.Code != tc.status {
 				t.Errorf("Answer: proceed %v, status %d; want %v, %d", proceed, w.Code, tc.allowed, tc.status)
 			}
@@ -219,7 +219,7 @@ func TestAnswerWritesWhatHTTPWould(t *testing.T) {
 				t.Fatal(err)
 			}
 			viaTake = httptest.NewRecorder()
-			proceed = takeSide.lim.Answer(viaTake, &res)
+			proceed = takeSide.lim.Answer(viaTake, nil, &res)
 		}
 		if proceed != (viaHTTP.Code == 200) {
 			t.Errorf("request %d: Answer proceed = %v, HTTP status %d", n, proceed, viaHTTP.Code)
