@@ -299,6 +299,9 @@ func (s *Store) command(name string, key store.Key, p *window.Policy, cost int, 
 
 // maxCachedPolicies bounds policyArgs' cache: an application has a handful
 // of policies; one building a policy per request must not grow the store.
+// A limiter whose limits change while serving gets new policies with each
+// change, so a full cache is emptied rather than frozen: the policies in
+// use are cached again by their next decision.
 const maxCachedPolicies = 64
 
 // policyArgs returns p's windows as script arguments (length in ms, limit,
@@ -314,10 +317,12 @@ func (s *Store) policyArgs(p *window.Policy) []any {
 	for _, w := range p.Windows {
 		pa = append(pa, w.Length.Milliseconds(), w.Limit)
 	}
-	if s.cached.Load() < maxCachedPolicies {
-		if _, loaded := s.policies.Swap(p, pa); !loaded {
-			s.cached.Add(1)
-		}
+	if s.cached.Load() >= maxCachedPolicies {
+		s.policies.Clear()
+		s.cached.Store(0)
+	}
+	if _, loaded := s.policies.Swap(p, pa); !loaded {
+		s.cached.Add(1)
 	}
 	return pa
 }
