@@ -58,6 +58,31 @@ func (f FailurePolicy) String() string {
 	return "FailurePolicy(" + strconv.Itoa(int(f)) + ")"
 }
 
+// MarshalText returns the policy's name, as String does.
+func (f FailurePolicy) MarshalText() ([]byte, error) {
+	if f > LocalFallback {
+		return nil, fmt.Errorf("%w: OnStoreError %d unknown", ErrInvalidConfig, f)
+	}
+	return []byte(f.String()), nil
+}
+
+// UnmarshalText reads a policy's name: "open", "closed" or
+// "local-fallback", so that a failure policy can come from a configuration
+// file or a flag. Anything else is an error wrapping [ErrInvalidConfig].
+func (f *FailurePolicy) UnmarshalText(text []byte) error {
+	switch string(text) {
+	case "open":
+		*f = FailOpen
+	case "closed":
+		*f = FailClosed
+	case "local-fallback":
+		*f = LocalFallback
+	default:
+		return fmt.Errorf("%w: failure policy %q, want open, closed or local-fallback", ErrInvalidConfig, text)
+	}
+	return nil
+}
+
 // Client is who a request counts against when it is not counted by its
 // address: what a [Config.KeyValidator] knows about a valid API key, what
 // [Config.Identify] or [WithClient] says about an authenticated caller, or

@@ -5,6 +5,7 @@ package middleware_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -170,5 +171,36 @@ func TestClientPolicyForTake(t *testing.T) {
 	}
 	if _, p, _ := f.lim.Peek(context.Background(), middleware.Identity{Addr: netip.MustParseAddr("192.0.2.1")}, ""); p.Windows[0].Limit != 2 {
 		t.Errorf("Peek policy of an address = %v, want the default 2/min", p)
+	}
+}
+
+// TestFailurePolicyText: the failure policies read and write their names.
+func TestFailurePolicyText(t *testing.T) {
+	for _, f := range []middleware.FailurePolicy{middleware.FailOpen, middleware.FailClosed, middleware.LocalFallback} {
+		text, err := f.MarshalText()
+		var back middleware.FailurePolicy
+		if err != nil || back.UnmarshalText(text) != nil || back != f {
+			t.Errorf("%v: MarshalText %q, %v; read back as %v", f, text, err, back)
+		}
+	}
+	var f middleware.FailurePolicy
+	if err := f.UnmarshalText([]byte("Open")); !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Errorf(`UnmarshalText("Open") = %v, want ErrInvalidConfig`, err)
+	}
+	if _, err := middleware.FailurePolicy(9).MarshalText(); err == nil {
+		t.Error("MarshalText of an unknown policy succeeded")
+	}
+}
+
+// TestRuleJSONIsStrict: a typo in a rule's JSON is an error, not a rule
+// for every route.
+func TestRuleJSONIsStrict(t *testing.T) {
+	var r middleware.Rule
+	if err := json.Unmarshal([]byte(`{"name":"w","route":["/a"]}`), &r); err == nil || !strings.Contains(err.Error(), `"route"`) {
+		t.Errorf(`rule with "route": %v, want an error naming the field`, err)
+	}
+	err := json.Unmarshal([]byte(`{"Name":"w","Routes":["/a"],"Cost":2,"Policy":{"windows":[{"length":"1m","limit":5}]}}`), &r)
+	if err != nil || r.Name != "w" || r.Routes[0] != "/a" || r.Cost != 2 || r.Policy.Windows[0].Limit != 5 {
+		t.Errorf("a valid rule: %+v, %v", r, err)
 	}
 }

@@ -1,7 +1,9 @@
 package middleware
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -60,6 +62,31 @@ type Rule struct {
 	// request that would have been limited passes, counted nowhere, and is
 	// reported with outcome "shadow". For rolling a new limit out safely.
 	Shadow bool
+}
+
+// UnmarshalJSON reads a rule strictly: a field it does not know ("route"
+// for "routes") is an error, not a rule that silently matches every route.
+// Fields are named as in Go (Name, Routes, Methods, Policy, Cost, Exempt,
+// Shadow; case-insensitive, as encoding/json matches); Policy has the form
+// of [window.ParsePolicy]. CostFunc cannot come from JSON.
+func (r *Rule) UnmarshalJSON(data []byte) error {
+	type plain struct {
+		Name    string
+		Routes  []string
+		Methods []string
+		Policy  window.Policy
+		Cost    int
+		Exempt  bool
+		Shadow  bool
+	}
+	var p plain
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return fmt.Errorf("middleware: rule: %w", err)
+	}
+	*r = Rule{Name: p.Name, Routes: p.Routes, Methods: p.Methods, Policy: p.Policy, Cost: p.Cost, Exempt: p.Exempt, Shadow: p.Shadow}
+	return nil
 }
 
 // costKey is the context key of WithCost.
