@@ -74,7 +74,7 @@ func (l *Limiter) decide(ctx context.Context, rs *ruleSet, c *call, sc *scratch)
 	}
 	p, fb := rs.policies(c.rule, &c.id)
 	c.policy = p
-	if c.cost > p.MinLimit() {
+	if c.cost > p.minLimit {
 		// No wait could admit it: refused without a round trip, and
 		// without a Retry-After that would not come true.
 		c.tooCostly, c.outcome, c.limitedBy = true, OutcomeLimited, tooCostlyWindow(&p.Policy, c.cost)

@@ -169,7 +169,8 @@ func (dc *decider) wire(cfg *Config, l *Limiter) error {
 		}
 		sl := &slots{limit: cfg.Concurrency, ttl: ttl, scope: keyhash.ScopeOf("concurrency")}
 		sl.store, _ = dc.store.(store.Concurrency)
-		sl.policy = policy{Policy: window.Policy{Windows: []window.Window{{Name: "concurrency", Length: ttl, Limit: cfg.Concurrency}}}, id: l.ids.Add(1)}
+		sl.policy = policy{Policy: window.Policy{Windows: []window.Window{{Name: "concurrency", Length: ttl, Limit: cfg.Concurrency}}},
+			id: l.ids.Add(1), minLimit: cfg.Concurrency}
 		l.who.hash.Prepare(&sl.scope)
 		dc.slots = sl
 	}

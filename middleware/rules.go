@@ -124,7 +124,8 @@ func methodIndex(m string) int {
 // only the policy it was taken against, even after a reload.
 type policy struct {
 	window.Policy
-	id uint64
+	id       uint64
+	minLimit int // Policy.MinLimit(), the largest cost a request may have
 }
 
 // rule is a compiled Rule: everything a request needs, precomputed.
@@ -196,7 +197,7 @@ func compileRules(cfg Limits, instances int, h *keyhash.Hasher, ids *atomic.Uint
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
 	}
-	number := func(p window.Policy) policy { return policy{Policy: p, id: ids.Add(1)} }
+	number := func(p window.Policy) policy { return policy{Policy: p, id: ids.Add(1), minLimit: p.MinLimit()} }
 	cfg = cfg.clone()
 	if cfg.Policy.Windows == nil {
 		cfg.Policy = window.Default()

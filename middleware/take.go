@@ -144,9 +144,9 @@ func (l *Limiter) Take(ctx context.Context, req Request) (Result, error) {
 		c.outcome = OutcomeExempt
 	}
 	if c.outcome == "" && c.err == nil {
-		if p, _ := rs.policies(ru, &c.id); c.cost > p.MinLimit() {
+		if p, _ := rs.policies(ru, &c.id); c.cost > p.minLimit {
 			return Result{}, fmt.Errorf("%w: cost %d above the smallest limit %d of rule %s: no such request can ever pass",
-				ErrInvalidRequest, c.cost, p.MinLimit(), ru.name)
+				ErrInvalidRequest, c.cost, p.minLimit, ru.name)
 		}
 	}
 	l.decide(ctx, rs, c, sc)
