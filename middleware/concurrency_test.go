@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ratekit/ratekit/middleware"
@@ -19,6 +20,10 @@ import (
 // never have more than the limit in flight; the rest get 429 limited by
 // concurrency, and slots come back when handlers return.
 func TestConcurrencyLimit(t *testing.T) {
+	synctest.Test(t, testConcurrencyLimit)
+}
+
+func testConcurrencyLimit(t *testing.T) {
 	var inFlight, peak atomic.Int64
 	release := make(chan struct{})
 	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -52,12 +57,9 @@ func TestConcurrencyLimit(t *testing.T) {
 			}
 		}()
 	}
-	// Wait until the five admitted requests are parked and the 95 others
-	// have been answered.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(codes) < 95 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	// Once every goroutine is blocked, the five admitted requests are
+	// parked in the handler and the 95 others have been answered.
+	synctest.Wait()
 	close(release)
 	wg.Wait()
 	close(codes)

@@ -113,8 +113,8 @@ func TestSwapLimitsUnderTraffic(t *testing.T) {
 		ClientPolicies: map[string]window.Policy{"vip": perMinute(40)}}
 	f := newFixture(t, middleware.Config{Policy: a.Policy, Rules: a.Rules})
 	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	var swapper, wg sync.WaitGroup
+	swapper.Go(func() {
 		for i := 0; !stop.Load(); i++ {
 			next := a
 			if i%2 == 0 {
@@ -146,11 +146,12 @@ func TestSwapLimitsUnderTraffic(t *testing.T) {
 			}
 		})
 	}
-	for answered.Load() < 1200 {
-		time.Sleep(time.Millisecond)
-	}
-	stop.Store(true)
 	wg.Wait()
+	stop.Store(true)
+	swapper.Wait()
+	if n := answered.Load(); n != 1200 {
+		t.Errorf("%d of 1200 requests answered", n)
+	}
 	for g := range 4 {
 		if gets[g].Load() > 30 || posts[g].Load() > 8 {
 			t.Errorf("client %d admitted %d GETs and %d POSTs in a minute, above both configurations' 30 and 8", g, gets[g].Load(), posts[g].Load())

@@ -22,4 +22,16 @@
 //
 // Stores that implement [store.Admin] are also checked through Peek and
 // Reset; the tests that need inspection skip for stores that do not.
+//
+// # Failing on demand
+//
+// [Faulty] wraps any store and fails its calls when told to: an error, a
+// delay, a black hole until the caller's deadline. It is how code that
+// calls a Store (the middleware's failure policies, circuit breaker and
+// deny cache) is tested without hand-written fakes:
+//
+//	st := storetest.NewFaulty(mem)
+//	st.Fail(errors.New("connection refused")) // every call fails
+//	st.Set(storetest.Fault{Hang: true})        // every call waits for its deadline
+//	st.Fail(nil)                               // healed
 package storetest
