@@ -12,10 +12,17 @@ import (
 // one second after the first refusal, double the wait each attempt, at most
 // five attempts, no wait longer than a minute, ±100 ms of jitter.
 const (
+	// DefaultMaxAttempts is the default of [Config.MaxAttempts], the first
+	// attempt included.
 	DefaultMaxAttempts = 5
-	DefaultBaseDelay   = time.Second
-	DefaultMaxDelay    = time.Minute
-	DefaultJitter      = 100 * time.Millisecond
+	// DefaultBaseDelay is the default of [Config.BaseDelay], the backoff
+	// before the first retry.
+	DefaultBaseDelay = time.Second
+	// DefaultMaxDelay is the default of [Config.MaxDelay], the cap on every
+	// single wait.
+	DefaultMaxDelay = time.Minute
+	// DefaultJitter is the default of [Config.Jitter].
+	DefaultJitter = 100 * time.Millisecond
 )
 
 // ErrInvalidConfig is wrapped by every error [New] returns.
@@ -120,7 +127,7 @@ type Observer interface {
 	// retry), waited how long the backoff held it.
 	ObserveRetry(host string, attempt int, waited time.Duration)
 	// ObserveGiveUp is called when a refusal is not retried: the response
-	// goes back to the caller, or a [WaitError] when reason is
+	// goes back to the caller, or a [*WaitError] when reason is
 	// [GiveUpDeadline]. reason is one of the GiveUp constants.
 	ObserveGiveUp(host string, status int, reason string)
 }

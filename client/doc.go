@@ -36,8 +36,8 @@
 // doubling, at most 60 seconds, ±100 ms.
 //
 // No single wait exceeds [Config.MaxDelay] (60 s by default), whatever a
-// server sends: negative, huge or non-numeric values are ignored, and a
-// reset years away holds requests for MaxDelay at most. A wait that cannot
+// server sends: negative or non-numeric values are ignored, and a huge
+// value or a reset years away holds requests for MaxDelay at most. A wait that cannot
 // end before the request's deadline is not begun: the request fails at once
 // with a [*WaitError], which wraps [ErrDeadline].
 //

@@ -119,10 +119,7 @@ func (t *Transport) CloseIdleConnections() {
 // clone with a body from req.GetBody.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	host := strings.ToLower(req.URL.Host)
-	if host == "" {
-		host = strings.ToLower(req.Host)
-	}
+	host := hostOf(req)
 	b := t.acquire(host, req)
 	defer t.release(b)
 	retryable := t.retryable(req)
@@ -187,6 +184,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		t.obs.ObserveRetry(host, attempt+1, wait)
 	}
+}
+
+// hostOf returns the host a request's quota is tracked under: the URL's
+// host in lower case, without the scheme's default port, so that
+// https://API.example.com:443/ and https://api.example.com/ share one.
+func hostOf(req *http.Request) string {
+	host := req.URL.Host
+	if host == "" {
+		host = req.Host
+	}
+	host = strings.ToLower(host)
+	switch {
+	case req.URL.Scheme == "https" && strings.HasSuffix(host, ":443"):
+		host = host[:len(host)-len(":443")]
+	case req.URL.Scheme == "http" && strings.HasSuffix(host, ":80"):
+		host = host[:len(host)-len(":80")]
+	}
+	return host
 }
 
 // admit waits until b lets a request go, then counts it as sent and

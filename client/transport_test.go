@@ -636,3 +636,19 @@ func TestSweep(t *testing.T) {
 		}
 	})
 }
+
+func TestHostOf(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"https://API.Example.com/x", "api.example.com"},
+		{"https://api.example.com:443/x", "api.example.com"},
+		{"http://api.example.com:80/x", "api.example.com"},
+		{"https://api.example.com:80/x", "api.example.com:80"},
+		{"http://api.example.com:8080/x", "api.example.com:8080"},
+		{"http://[::1]:80/", "[::1]"},
+	} {
+		req, _ := http.NewRequest("GET", tc.url, nil)
+		if got := hostOf(req); got != tc.want {
+			t.Errorf("hostOf(%s) = %q, want %q", tc.url, got, tc.want)
+		}
+	}
+}
