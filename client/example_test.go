@@ -12,12 +12,14 @@ import (
 
 	"github.com/ratekit/ratekit/client"
 	"github.com/ratekit/ratekit/middleware"
+	"github.com/ratekit/ratekit/window"
 )
 
-// api starts ratekit's default limiter (60/min + 2/s, Lindris headers) in
-// front of a handler, on a real listener.
-func api() (*httptest.Server, func()) {
-	lim, err := middleware.New(middleware.Config{})
+// api starts ratekit's limiter (Lindris headers) with policy p, the
+// default 60/min + 2/s when zero, in front of a handler, on a real
+// listener.
+func api(p window.Policy) (*httptest.Server, func()) {
+	lim, err := middleware.New(middleware.Config{Policy: p})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -30,7 +32,7 @@ func api() (*httptest.Server, func()) {
 // A Transport in an http.Client: responses pass through unchanged, and the
 // transport learns the quota from their headers.
 func ExampleNew() {
-	srv, stop := api()
+	srv, stop := api(window.Policy{})
 	defer stop()
 
 	t, err := client.New(client.Config{
@@ -58,14 +60,14 @@ func ExampleNew() {
 // A request whose deadline comes before the quota frees up fails at once,
 // instead of sleeping into its deadline or being sent to be refused.
 func ExampleWaitError() {
-	srv, stop := api()
+	srv, stop := api(window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 2}}})
 	defer stop()
 	t, err := client.New(client.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	hc := &http.Client{Transport: t}
-	for range 2 { // spend the second window: 2 per second
+	for range 2 { // spend the window: 2 per minute
 		resp, err := hc.Get(srv.URL)
 		if err != nil {
 			log.Fatal(err)
@@ -73,7 +75,7 @@ func ExampleWaitError() {
 		resp.Body.Close()
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
 	_, err = hc.Do(req)
@@ -81,12 +83,12 @@ func ExampleWaitError() {
 	if errors.As(err, &we) {
 		fmt.Println("deadline:", errors.Is(err, client.ErrDeadline))
 		fmt.Println("reason:", we.Reason)
-		fmt.Println("wait:", we.Wait.Round(time.Second))
+		fmt.Println("wait:", we.Wait.Round(time.Minute))
 	}
 	// Output:
 	// deadline: true
 	// reason: quota
-	// wait: 1s
+	// wait: 1m0s
 }
 
 // ParseQuota reads any response's quota, in any style; here the IETF

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ratekit/ratekit/headers"
 	"github.com/ratekit/ratekit/middleware"
+	"github.com/ratekit/ratekit/window"
 )
 
 // handlerTransport serves requests with a handler in the calling
@@ -123,7 +124,14 @@ func servePipe(t *testing.T, h http.Handler) (*http.Transport, *pipeNet) {
 // is closed at cleanup.
 func limiter(t *testing.T, style headers.Style) http.Handler {
 	t.Helper()
+	return limiterWith(t, style, window.Policy{})
+}
+
+// limiterWith is limiter with a policy; the zero Policy is the default.
+func limiterWith(t *testing.T, style headers.Style, p window.Policy) http.Handler {
+	t.Helper()
 	lim, err := middleware.New(middleware.Config{
+		Policy:  p,
 		Headers: style,
 		KeyValidator: func(_ context.Context, key string) (middleware.Client, bool) {
 			return middleware.Client{}, strings.HasPrefix(key, "demo-key")

@@ -98,7 +98,7 @@ const forever = time.Duration(math.MaxInt64)
 //   - Lindris: X-RateLimit-Limit and -Remaining (window "minute" when the
 //     -Second pair is present, else ""), X-RateLimit-Limit-Second and
 //     -Remaining-Second (window "second"), X-RateLimit-Reset for the window
-//     X-RateLimit-Limited-By names (else the first).
+//     X-RateLimit-Limited-By names (else the one with the fewest left).
 //   - Scalekit and others: X-RateLimit-Reset as a Unix time.
 //   - Kinde: RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset.
 //   - IETF draft-ietf-httpapi-ratelimit-headers-10 (and -08, -09):
@@ -255,9 +255,18 @@ func (q *Quota) parseX(h http.Header, ref time.Time) {
 		ws = append(ws, Window{Name: "second", Limit: limitSec, Remaining: remainingSec})
 	}
 	if hasReset {
-		// The reset belongs to the window X-RateLimit-Limited-By names,
-		// else to the first one.
+		// The reset is the binding window's: the one
+		// X-RateLimit-Limited-By names, else the one with the fewest
+		// requests left, which is how Lindris picks the binding window.
+		// ratekit labels a window by its length when it is neither a
+		// minute nor a second ("10s"), while the pair is always read as
+		// minute and second, so a label may name neither.
 		at := 0
+		for i := range ws {
+			if ws[i].Remaining < ws[at].Remaining {
+				at = i
+			}
+		}
 		by := strings.TrimSpace(h.Get(fieldXLimitedBy))
 		for i := range ws {
 			if ws[i].Name != "" && strings.EqualFold(ws[i].Name, by) {

@@ -39,9 +39,19 @@ func TestParseQuota(t *testing.T) {
 			Quota{Windows: []Window{{Name: "minute", Limit: 60, Remaining: 0, Reset: 12 * s}, {Name: "second", Limit: 2, Remaining: 2}}, RetryAfter: 12 * s},
 		},
 		{
-			"lindris limited-by names no window: reset goes to the first",
-			header("X-RateLimit-Remaining", "5", "X-RateLimit-Remaining-Second", "1", "X-RateLimit-Reset", "3", "X-RateLimit-Limited-By", "concurrency"),
-			Quota{Windows: []Window{{Name: "minute", Remaining: 5, Reset: 3 * s}, {Name: "second", Remaining: 1}}},
+			"lindris limited-by names neither window (a 10s window): reset goes to the one with the fewest left",
+			header("X-RateLimit-Remaining", "5", "X-RateLimit-Remaining-Second", "0", "X-RateLimit-Reset", "9", "X-RateLimit-Limited-By", "10s"),
+			Quota{Windows: []Window{{Name: "minute", Remaining: 5}, {Name: "second", Remaining: 0, Reset: 9 * s}}},
+		},
+		{
+			"lindris without limited-by, a tie: the first",
+			header("X-RateLimit-Remaining", "0", "X-RateLimit-Remaining-Second", "0", "X-RateLimit-Reset", "3"),
+			Quota{Windows: []Window{{Name: "minute", Remaining: 0, Reset: 3 * s}, {Name: "second", Remaining: 0}}},
+		},
+		{
+			"lindris limited-by wins over the fewest left",
+			header("X-RateLimit-Remaining", "1", "X-RateLimit-Remaining-Second", "2", "X-RateLimit-Reset", "3", "X-RateLimit-Limited-By", "Minute"),
+			Quota{Windows: []Window{{Name: "minute", Remaining: 1, Reset: 3 * s}, {Name: "second", Remaining: 2}}},
 		},
 		{
 			"lindris doc example: reset 2015967110 is a Unix time (2033)",
