@@ -42,6 +42,32 @@ func TestPacingRatekitStyles(t *testing.T) {
 	}
 }
 
+// TestPacingOtherWindows: a policy whose short window is neither a second
+// nor a minute (60/min + 3 per 10 s), in every style: 9 GETs, 3 at a time,
+// none refused, in the 20 s the policy allows.
+func TestPacingOtherWindows(t *testing.T) {
+	policy := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 60}, {Length: 10 * time.Second, Limit: 3}}}
+	for _, s := range styles {
+		t.Run(s.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rec := newRecorder()
+				tr := newTransport(t, Config{Base: handlerTransport{limiterWith(t, s.style, policy)}, Observer: rec})
+				start := time.Now()
+				statuses := burst(t, tr, "http://api.test/v1/people", 9, 3)
+				if ok := countStatus(statuses, 200); ok != 9 {
+					t.Errorf("statuses %v: %d ok, want 9", statuses, ok)
+				}
+				if refusals, _, _ := rec.counts(); refusals != 0 {
+					t.Errorf("server refused %d requests, want 0", refusals)
+				}
+				if d := time.Since(start); d != 20*time.Second {
+					t.Errorf("9 requests took %v, want 20s", d)
+				}
+			})
+		})
+	}
+}
+
 // TestPacingPerKey: with KeyHeader set, each key is paced by its own
 // bucket: a key whose second window is spent does not hold back another
 // key, and requests without the key share the host's state.
