@@ -50,11 +50,11 @@ func ExampleNew() {
 			log.Fatal(err)
 		}
 		resp.Body.Close()
-		fmt.Println(resp.StatusCode, "second window remaining:", resp.Header.Get("X-RateLimit-Remaining-Second"))
+		fmt.Println(resp.StatusCode, "remaining this minute:", resp.Header.Get("X-RateLimit-Remaining"))
 	}
 	// Output:
-	// 200 second window remaining: 1
-	// 200 second window remaining: 0
+	// 200 remaining this minute: 59
+	// 200 remaining this minute: 58
 }
 
 // A request whose deadline comes before the quota frees up fails at once,
