@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"fmt"
 	"net/http"
 	"net/netip"
 	"time"
@@ -113,7 +112,9 @@ func (l *Limiter) fail(w http.ResponseWriter, c *call, sc *scratch) (proceed boo
 func (l *Limiter) render(w http.ResponseWriter, sc *scratch) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			l.log.Error("ratekit: header style panicked", "panic", fmt.Sprint(v))
+			if due, skipped := l.log.panics.due(); due {
+				l.log.Error("ratekit: header style panicked", "panic", hookPanic(v), "unlogged_since_last", skipped)
+			}
 			ok = false
 		}
 	}()
@@ -149,7 +150,9 @@ func (l *Limiter) refuse(w http.ResponseWriter, sc *scratch, status int) {
 func (l *Limiter) appendBody(sc *scratch) (body []byte, contentType string) {
 	defer func() {
 		if v := recover(); v != nil {
-			l.log.Error("ratekit: envelope panicked; sent the default body", "panic", fmt.Sprint(v))
+			if due, skipped := l.log.panics.due(); due {
+				l.log.Error("ratekit: envelope panicked; sent the default body", "panic", hookPanic(v), "unlogged_since_last", skipped)
+			}
 			def := headers.LindrisBody{}
 			body, contentType = def.AppendBody(sc.body[:0], &sc.in), def.ContentType()
 		}

@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -172,5 +173,31 @@ func TestConcurrencyRespectsBreakerAndDenyCache(t *testing.T) {
 	}
 	if got := ss.Acquires() - acquires; got > 4 {
 		t.Errorf("%d slot calls for 50 requests with the store down and the breaker opening after 4 failures, want at most 4", got)
+	}
+}
+
+// panicObserver panics on every request it is told of.
+type panicObserver struct{ recorder }
+
+func (*panicObserver) ObserveRequest(context.Context, string, string, string, string) {
+	panic("observer bug")
+}
+
+// TestSlotReleasedWhenTheObserverPanics: a concurrency slot comes back
+// even when a hook after the decision panics.
+func TestSlotReleasedWhenTheObserverPanics(t *testing.T) {
+	f := newFixture(t, middleware.Config{Concurrency: 1, Observer: &panicObserver{}, Policy: perMinute(100)})
+	for i := range 3 {
+		w := httptest.NewRecorder()
+		func() {
+			defer func() { recover() }()
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = "192.0.2.130:1"
+			f.h.ServeHTTP(w, r)
+		}()
+		if w.Code != 200 || w.Header().Get("X-RateLimit-Limited-By") == "concurrency" {
+			t.Fatalf("request %d after panicking observers: %d, limited by %q; want 200 (the slot came back)",
+				i, w.Code, w.Header().Get("X-RateLimit-Limited-By"))
+		}
 	}
 }

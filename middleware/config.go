@@ -255,7 +255,9 @@ type Config struct {
 	// admit), change the headers and write any body. It is given the
 	// request and a [Refusal] saying which window refused and whom, and is
 	// called with the style's rate-limit headers (and Retry-After) already
-	// on w.Header(). If it writes no status, the refusal's is written. It is
+	// on w.Header(). The request is nil for a Take result answered with
+	// Answer(w, nil, res). If it writes no status, the refusal's is
+	// written. It is
 	// not called for shadow rules, which refuse nothing, nor for the 503 of
 	// FailClosed, a store failure rather than a refusal. A panic in it is
 	// recovered, logged, and answered with the default refusal if nothing

@@ -153,7 +153,10 @@ func (l *Limiter) take(ctx context.Context, c *call, fb *policy) error {
 		dc.breaker.Failure(probe)
 	}
 	l.observe.ObserveStoreError(ctx, l.kindOf(err))
-	if dc.fallback == nil {
+	if dc.fallback == nil || c.cost > fb.minLimit {
+		// A cost above the local share could never pass there: the
+		// failure policy answers rather than a Retry-After that would
+		// not come true.
 		return err
 	}
 	l.logFailure(err)
@@ -166,16 +169,18 @@ func (l *Limiter) take(ctx context.Context, c *call, fb *policy) error {
 	return nil
 }
 
-// decideLocally decides c by its address alone with the local fallback
-// limiter under the rule's fallback share: what LocalFallback does with a
-// request whose identity hook panicked. Without LocalFallback it leaves the
-// failure policy to answer.
+// decideLocally decides c with the local fallback limiter under the rule's
+// fallback share: what LocalFallback does with a request whose hook
+// panicked. An identity hook's panic leaves c counted by its address (the
+// key it choked on is never used). Without LocalFallback, or for a cost
+// above the share, it leaves the failure policy to answer.
 func (l *Limiter) decideLocally(ctx context.Context, c *call, sc *scratch) {
 	c.outcome = OutcomeError
-	if l.dec.fallback == nil {
+	if l.dec.fallback == nil || c.cost > c.rule.fallback.minLimit {
 		return
 	}
-	c.id.keyed = false // the address, never the key the hook choked on
+	// A failed identity hook left c.id the client's address; a failed
+	// CostFunc left it whoever it was.
 	c.policy = &c.rule.fallback
 	c.key = l.who.keyOf(&c.rule.scope, &c.id, &sc.buf)
 	d, err := l.dec.fallback.Take(ctx, store.Request{Key: c.key, Policy: &c.policy.Policy, Cost: c.cost})

@@ -49,7 +49,8 @@
 //
 // It does not authenticate: KeyValidator only says which bucket a key
 // counts against, and the application still checks the key. It keeps no
-// counts of its own: the store does. What it keeps per client is bounded
-// and in front of a shared store only: the validator's cache, and the deny
-// cache of recent refusals, which can only ever repeat a refusal.
+// counts of its own: the store does. What it keeps per client is bounded:
+// the validator's cache (when KeyCacheTTL is set), and, in front of a shared
+// store, the deny cache of recent refusals, which can only ever repeat a
+// refusal.
 package middleware

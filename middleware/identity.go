@@ -42,6 +42,52 @@ type identifier struct {
 	warnedFwd atomic.Bool
 }
 
+// identify finds the rule that applies to r on route and who sent it. A
+// path that is no route, an exempt rule and an exempt client end the call
+// here, with outcome exempt.
+func (l *Limiter) identify(r *http.Request, rs *ruleSet, c *call, sc *scratch, route string, known bool) {
+	c.method = methodIndex(r.Method)
+	c.route = route
+	if route == "" {
+		c.route = RouteUnmatched
+		if known {
+			// The router will answer 404 or 405: a path that is no route
+			// gets no bucket, so aliases and scans cannot mint allowances.
+			c.outcome = OutcomeExempt
+			return
+		}
+	}
+	c.rule = rs.lookup(route, c.method)
+	c.shadow, c.cost = c.rule.shadow, c.rule.cost
+	if c.rule.exempt {
+		c.outcome = OutcomeExempt
+		return
+	}
+	l.fromRequest(r, c, sc)
+	if c.id.exempt {
+		c.outcome = OutcomeExempt
+		return
+	}
+	if c.rule.costFunc != nil && c.err == nil {
+		l.price(r, c)
+	}
+}
+
+// price sets c.cost from the rule's CostFunc, once the client is known
+// (an exempt client is not priced). A panic in it is a hook failure,
+// handled by the failure policy; the client stays who it is.
+func (l *Limiter) price(r *http.Request, c *call) {
+	defer func() {
+		if v := recover(); v != nil {
+			l.hookPanicked("CostFunc", v)
+			c.err = errHookPanic
+		}
+	}()
+	if n := c.rule.costFunc(r); n > 0 {
+		c.cost = n
+	}
+}
+
 // fromRequest sets c.id to who sent r: the client Identify names, else the
 // client behind a valid API key, else the client address. A hook that
 // panics leaves the address identity and sets c.err.

@@ -24,9 +24,10 @@ import (
 // is safe for concurrent use.
 //
 // Every request goes through three steps, each in a file of its own:
-// identify (route.go and identity.go: which rule applies, who is asking),
-// decide (decide.go: one store call and the failure policy) and answer
-// (answer.go: headers, and the refusal when there is one).
+// identify (identity.go: which rule applies, with the route from route.go,
+// and who is asking), decide (decide.go: one store call and the failure
+// policy) and answer (answer.go: headers, and the refusal when there is
+// one).
 type Limiter struct {
 	// Which rule applies.
 	router Router
@@ -227,63 +228,18 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	*c = call{slots: true}
 	l.identify(r, rs, c, sc, route, known)
 	l.decide(r.Context(), rs, c, sc)
+	if c.held {
+		// Released when the handler returns, however it returns (or now,
+		// when the request is refused), even if a hook below panics.
+		defer l.release(r.Context(), c.lease)
+	}
 	proceed := l.answer(w, r, c, sc)
 	l.observe.ObserveRequest(r.Context(), c.route, methods[c.method], c.outcome, c.limitedBy)
-	lease, held := c.lease, c.held
 	// Back to the pool before the handler runs: nothing below reads it, and
 	// a long handler should not pin it.
 	l.scratch.Put(sc)
-	if held {
-		// Released when the handler returns, however it returns, or now
-		// when the rate windows refused the request.
-		defer l.release(r.Context(), lease)
-	}
 	if proceed {
 		next.ServeHTTP(w, r)
-	}
-}
-
-// identify finds the rule that applies to r on route and who sent it. A
-// path that is no route, an exempt rule and an exempt client end the call
-// here, with outcome exempt.
-func (l *Limiter) identify(r *http.Request, rs *ruleSet, c *call, sc *scratch, route string, known bool) {
-	c.method = methodIndex(r.Method)
-	c.route = route
-	if route == "" {
-		c.route = RouteUnmatched
-		if known {
-			// The router will answer 404 or 405: a path that is no route
-			// gets no bucket, so aliases and scans cannot mint allowances.
-			c.outcome = OutcomeExempt
-			return
-		}
-	}
-	c.rule = rs.lookup(route, c.method)
-	c.shadow, c.cost = c.rule.shadow, c.rule.cost
-	if c.rule.exempt {
-		c.outcome = OutcomeExempt
-		return
-	}
-	if c.rule.costFunc != nil {
-		l.price(r, c)
-	}
-	l.fromRequest(r, c, sc)
-	if c.id.exempt {
-		c.outcome = OutcomeExempt
-	}
-}
-
-// price sets c.cost from the rule's CostFunc. A panic in it is a hook
-// failure, handled by the failure policy.
-func (l *Limiter) price(r *http.Request, c *call) {
-	defer func() {
-		if v := recover(); v != nil {
-			l.hookPanicked("CostFunc", v)
-			c.err = errHookPanic
-		}
-	}()
-	if n := c.rule.costFunc(r); n > 0 {
-		c.cost = n
 	}
 }
 
@@ -306,6 +262,6 @@ func (o *oncePerSecond) due() (ok bool, skipped int64) {
 	return true, o.skipped.Swap(0)
 }
 
-// errHookPanic is the failure of a request whose Identify, KeyValidator or
-// header style panicked.
+// errHookPanic is the failure of a request whose Identify, KeyValidator,
+// CostFunc or header style panicked.
 var errHookPanic = errors.New("middleware: a hook panicked")

@@ -30,7 +30,9 @@ import (
 //   - Under [window.SlidingCounter] a bucket's counts are kept per window in
 //     order, so a change in the number of windows starts its counts afresh.
 //   - A rule renamed, or added, counts in new buckets from zero; a rule
-//     removed leaves its buckets to expire in the store.
+//     removed leaves its buckets to expire in the store. A rule without a
+//     Name is named after its methods and routes, so editing those renames
+//     it: give rules that may change a Name.
 type Limits struct {
 	// Policy is the default policy; zero means [window.Default].
 	Policy window.Policy

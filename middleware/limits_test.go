@@ -54,10 +54,13 @@ func TestSetLimitsInvalid(t *testing.T) {
 	f := newFixture(t, middleware.Config{Policy: perMinute(3)})
 	err := f.lim.SetLimits(middleware.Limits{Policy: perMinute(0), Rules: []middleware.Rule{{Routes: []string{"x"}}},
 		Plans: map[string]window.Policy{"p": perMinute(-1)}, ClientPolicies: map[string]window.Policy{"c": {}}})
-	for _, want := range []string{"policy: window 0: limit 0", `route "x"`, `plan "p"`, `client policy "c"`} {
+	for _, want := range []string{"policy: window 0: limit 0", `route "x"`, `plan "p"`, "client policy with ID sha256:2e7d2c03"} {
 		if !errors.Is(err, middleware.ErrInvalidConfig) || !strings.Contains(fmt.Sprint(err), want) {
 			t.Errorf("SetLimits error %v, want ErrInvalidConfig naming %q", err, want)
 		}
+	}
+	if strings.Contains(fmt.Sprint(err), `"c"`) {
+		t.Errorf("SetLimits error %v shows a client ID (which may be an API key)", err)
 	}
 	if w := f.do("192.0.2.1:1"); w.Header().Get("X-RateLimit-Limit") != "3" {
 		t.Errorf("after a refused change: limit %s, want the old 3", w.Header().Get("X-RateLimit-Limit"))

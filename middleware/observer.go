@@ -26,7 +26,7 @@ type Observer interface {
 	// and the failure policy answered; a LocalFallback decision reports its
 	// own allowed or limited and also calls ObserveFallback). limitedBy is
 	// the binding window's label ("minute", "second", ...) when outcome is
-	// "limited", else "".
+	// "limited" or "shadow", else "".
 	ObserveRequest(ctx context.Context, route, method, outcome, limitedBy string)
 	// ObserveDecision reports how long one store decision took, success or
 	// not. Answers from the deny cache and an open breaker are not store

@@ -209,3 +209,41 @@ func TestCostFuncPanics(t *testing.T) {
 		t.Errorf("panicking CostFunc under FailClosed: %d, want 503", c)
 	}
 }
+
+// TestCostFuncPanicUnderLocalFallback: a CostFunc that panics leaves the
+// client who it is: under LocalFallback each client keeps a bucket of its
+// own (they used to share one), priced at the rule's cost.
+func TestCostFuncPanicUnderLocalFallback(t *testing.T) {
+	f := newFixture(t, middleware.Config{OnStoreError: middleware.LocalFallback, Identify: middleware.ClientFromContext,
+		Rules: []middleware.Rule{{Policy: perMinute(1), CostFunc: func(*http.Request) int { panic("bad batch") }}}})
+	h := authn(f.h)
+	var codes []int
+	for i, user := range []string{"alice", "bob", "carol", "alice"} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = fmt.Sprintf("192.0.2.%d:1", 100+i)
+		r.Header.Set("X-Session", "user:"+user)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		codes = append(codes, w.Code)
+	}
+	if fmt.Sprint(codes) != "[200 200 200 429]" {
+		t.Errorf("alice, bob, carol, alice under 1/min, CostFunc panicking: %v, want [200 200 200 429]", codes)
+	}
+}
+
+// TestCostAboveTheFallbackShare: with the store down, a cost that the
+// local share of the limit could never admit is answered by the failure
+// policy, not with a Retry-After that would not come true.
+func TestCostAboveTheFallbackShare(t *testing.T) {
+	st := newFaulty(t, nil)
+	st.Fail(errRefused)
+	f := newFixture(t, middleware.Config{Store: st, HashKey: []byte("k"), OnStoreError: middleware.LocalFallback, FallbackInstances: 3,
+		Rules: []middleware.Rule{{Policy: perMinute(60), CostFunc: middleware.CostFromContext}}})
+	r := httptest.NewRequest("POST", "/", nil).WithContext(middleware.WithCost(context.Background(), 40))
+	r.RemoteAddr = "192.0.2.120:1"
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	if w.Code != 200 || w.Header().Get("Retry-After") != "" || w.Header().Get("X-Ratelimit-Degraded") != "true" {
+		t.Errorf("cost 40 over a local share of 20: %d, Retry-After %q; want the failure policy's 200, degraded", w.Code, w.Header().Get("Retry-After"))
+	}
+}

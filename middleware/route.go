@@ -35,13 +35,22 @@ var chiContexts = sync.Pool{New: func() any { return chi.NewRouteContext() }}
 // "/v2/*").
 func (l *Limiter) route(r *http.Request, rs *ruleSet) (pattern string, known bool) {
 	if l.router != nil {
+		if r.Method == http.MethodConnect {
+			// ServeMux answers CONNECT with redirects whose "pattern" is
+			// the request's own path: never a label. The rules that name
+			// no route apply.
+			return "", false
+		}
 		// The router we were given wins over a pattern an outer router set
 		// (an outer ServeMux mounting us under a prefix).
 		_, pattern = l.router.Handler(r)
 		return pathOfPattern(pattern), true
 	}
 	rctx := chi.RouteContext(r.Context())
-	if r.Pattern != "" && (rctx == nil || !strings.HasSuffix(r.Pattern, "*")) {
+	// A pattern is final when no chi router is involved, or chi set it
+	// after routing all the way (not a mount's "/v2/*"); a pattern set
+	// before chi routed at all came from a router outside chi.
+	if r.Pattern != "" && (rctx == nil || (len(rctx.RoutePatterns) > 0 && !strings.HasSuffix(r.Pattern, "*"))) {
 		return pathOfPattern(r.Pattern), true
 	}
 	if rctx != nil && rctx.Routes != nil {
@@ -97,13 +106,14 @@ func chiRoute(rctx *chi.Context, r *http.Request) string {
 	if alt == "." {
 		alt = "/"
 	}
-	methods := []string{method}
-	if method == http.MethodHead {
-		methods = append(methods, http.MethodGet)
+	if alt != p {
+		if pattern := find(method, alt); pattern != "" {
+			return pattern
+		}
 	}
-	for _, m := range methods {
+	if method == http.MethodHead {
 		for _, candidate := range []string{p, alt} {
-			if pattern := find(m, candidate); pattern != "" {
+			if pattern := find(http.MethodGet, candidate); pattern != "" {
 				return pattern
 			}
 		}

@@ -3,6 +3,8 @@ package middleware
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -277,7 +279,7 @@ func compileRules(cfg Limits, instances int, h *keyhash.Hasher, ids *atomic.Uint
 	for id, p := range cfg.ClientPolicies {
 		pp, err := t.compileOwn(p, instances, number)
 		if err != nil {
-			bad("client policy %q: %w", id, err)
+			bad("client policy %s: %w", idDigest(id), err)
 			continue
 		}
 		t.clients[id] = pp
@@ -321,6 +323,14 @@ func compileRules(cfg Limits, instances int, h *keyhash.Hasher, ids *atomic.Uint
 		}
 	}
 	return t, nil
+}
+
+// idDigest names a client ID in an error without showing it (an ID may be
+// an API key): the first 8 hex digits of its SHA-256, which an operator can
+// compute for the IDs in a configuration to find the one meant.
+func idDigest(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "with ID sha256:" + hex.EncodeToString(sum[:4])
 }
 
 // compileOwn compiles the policy of a plan or of one client: valid, and

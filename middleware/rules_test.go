@@ -392,6 +392,11 @@ func TestChiMounts(t *testing.T) {
 		{"With inside r.Route", func(r chi.Router, lim func(http.Handler) http.Handler) {
 			r.Route("/v2", func(r chi.Router) { r.With(lim).Get("/users/{id}", ok) })
 		}},
+		{"chi under a ServeMux", func(r chi.Router, lim func(http.Handler) http.Handler) {
+			// The outer mux sets r.Pattern "/" before chi routes.
+			r.Use(lim)
+			r.Route("/v2", users)
+		}},
 		{"Group inside r.Route", func(r chi.Router, lim func(http.Handler) http.Handler) {
 			r.Route("/v2", func(r chi.Router) { r.Group(func(r chi.Router) { r.Use(lim); users(r) }) })
 		}},
@@ -401,9 +406,16 @@ func TestChiMounts(t *testing.T) {
 			f := newFixture(t, middleware.Config{Rules: []middleware.Rule{rule}, Observer: rec})
 			r := chi.NewRouter()
 			tc.mount(r, f.lim.Handler)
+			var h http.Handler = r
+			if strings.Contains(tc.name, "ServeMux") {
+				mux := http.NewServeMux()
+				mux.Handle("/", r)
+				h = mux
+			}
 			var codes []int
 			for i := range 3 {
-				w := send(r, "GET", fmt.Sprintf("/v2/users/%d", i), "192.0.2.70:1")
+				f.clk.Advance(time.Second) // the default's 2/s never refuses: only the rule's 2/min can
+				w := send(h, "GET", fmt.Sprintf("/v2/users/%d", i), "192.0.2.70:1")
 				codes = append(codes, w.Code)
 				if i == 0 && w.Header().Get("X-RateLimit-Limit") != "2" {
 					t.Errorf("first request: X-RateLimit-Limit %q, want the rule's 2", w.Header().Get("X-RateLimit-Limit"))
@@ -515,5 +527,24 @@ func TestServeRoute(t *testing.T) {
 	}
 	if f.store.Len() != 1 {
 		t.Errorf("store holds %d buckets, want 1: requests without a route count nowhere", f.store.Len())
+	}
+}
+
+// TestConnectLabelsNoPath: with Config.Router, ServeMux answers CONNECT
+// with a redirect whose pattern is the request's own path; it must never
+// become a route label (catalogue R29's bounded labels).
+func TestConnectLabelsNoPath(t *testing.T) {
+	rec := &recorder{}
+	mux := http.NewServeMux()
+	mux.Handle("/users/{id}/", ok)
+	f := newFixture(t, middleware.Config{Router: mux, Observer: rec})
+	h := f.lim.Handler(mux)
+	for i := range 3 {
+		r := httptest.NewRequest("CONNECT", fmt.Sprintf("/users/random-%d", i), nil)
+		r.RemoteAddr = "192.0.2.76:1"
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	if got := fmt.Sprint(rec.calls); strings.Contains(got, "random") {
+		t.Errorf("observer calls %s carry a raw path", got)
 	}
 }

@@ -173,6 +173,9 @@ func (l *Limiter) result(c *call) Result {
 	if c.policy != nil {
 		res.Policy, res.Decision = c.policy.Policy, c.d
 	}
+	if res.id.keyIsID {
+		res.id.id = "" // the API key itself: no Result carries it
+	}
 	switch c.outcome {
 	case OutcomeAllowed, OutcomeExempt, OutcomeShadow:
 		res.Allowed = true

@@ -32,7 +32,7 @@ func TestTakeChargesTheHTTPBucket(t *testing.T) {
 		who  middleware.Identity
 	}{
 		{"api key", []string{"X-API-Key", "K1"}, middleware.Identity{Key: "K1", Addr: netip.MustParseAddr("198.51.100.1")}},
-		{"client id the validator names", []string{"Authorization", "Bearer K1"}, middleware.Identity{Client: middleware.Client{ID: "K1"}}},
+		{"the key as its own client id", []string{"Authorization", "Bearer K1"}, middleware.Identity{Client: middleware.Client{ID: "K1"}}},
 		{"address", nil, middleware.Identity{Addr: netip.MustParseAddr("192.0.2.40")}},
 		{"ipv4-mapped address", nil, middleware.Identity{Addr: netip.MustParseAddr("::ffff:192.0.2.40")}},
 		{"unknown key counts by address", []string{"X-API-Key", "nope"}, middleware.Identity{Key: "nope", Addr: netip.MustParseAddr("192.0.2.40")}},
@@ -294,5 +294,20 @@ func TestTakeAllocs(t *testing.T) {
 	})
 	if n > 1 {
 		t.Errorf("Take: %v allocations, want at most 1 (the store's grant)", n)
+	}
+}
+
+// TestResultHoldsNoKey: a Result of a client counted by its key (a
+// validator that names no ID) never carries the key, however it is
+// printed.
+func TestResultHoldsNoKey(t *testing.T) {
+	const key = "sk_live_resultsecret"
+	f := newFixture(t, middleware.Config{KeyValidator: validKeys(key)})
+	res, err := f.lim.Take(context.Background(), middleware.Request{Identity: middleware.Identity{Key: key}})
+	if err != nil || !res.Allowed {
+		t.Fatalf("Take = %+v, %v", res, err)
+	}
+	if s := fmt.Sprintf("%+v %#v", res, res); strings.Contains(s, key) {
+		t.Errorf("a printed Result shows the key: %s", s)
 	}
 }
