@@ -914,7 +914,10 @@ func (d *decoder) redisStore(n *yaml.Node, path string) *RedisStore {
 	d.fields(n, path, fieldSet{
 		"url": func(v *yaml.Node, p string) {
 			urlNode = v
-			r.URL = d.str(v, p)
+			var ok bool
+			if r.URL, ok = d.scalarOf(v, p, "!!str", "a Redis URL such as redis://localhost:6379/0"); ok && r.URL == "" {
+				d.errorf(v, p, "an empty URL; name the server, such as redis://localhost:6379/0")
+			}
 		},
 		"url_env": func(v *yaml.Node, p string) {
 			envNode = v

@@ -253,6 +253,12 @@ func TestParseErrors(t *testing.T) {
 		{"redis max retries", "hash_key_env: RATEKIT_TEST_KEY\nstore: {redis: {url: \"redis://localhost:6379?max_retries=3\"}}\n", []string{
 			":2:22: store.redis.url: max_retries in the URL: the store needs -1, so that a decision applied but lost on the way back is never counted twice; leave it out",
 		}},
+		{"redis empty url", "hash_key_env: RATEKIT_TEST_KEY\nstore: {redis: {url: \"\", timeout: 1s}}\n", []string{
+			":2:22: store.redis.url: an empty URL; name the server, such as redis://localhost:6379/0",
+		}},
+		{"redis url not a string", "hash_key_env: RATEKIT_TEST_KEY\nstore: {redis: {url: 6379}}\n", []string{
+			":2:22: store.redis.url: want a Redis URL such as redis://localhost:6379/0, got the integer 6379",
+		}},
 		{"redis without hash key", "store:\n  redis: {url: redis://localhost:6379}\n", []string{
 			":2:10: store.redis: a shared store needs hash_key_env, so that every instance derives the same store keys",
 		}},
