@@ -26,6 +26,9 @@ func TestBackstop(t *testing.T) {
 		{"a header style Build does not know",
 			File{Headers: []string{"fancy"}},
 			`config: t.yaml: headers: unknown header style "fancy"; want lindris, scalekit, kinde or ietf`},
+		{"an envelope Build does not know",
+			File{Envelope: Envelope{Name: "xml"}},
+			`config: t.yaml: envelope: unknown envelope "xml"; want lindris, authmatech or problem`},
 		{"a valid file", File{}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -191,8 +191,7 @@ func Load(path string) (*File, error) {
 // errors. It reads the environment variables the file names (hash_key_env,
 // a Redis url_env) and checks everything [middleware.New] would (by
 // building a throwaway limiter on a memory store after its own checks), so
-// that a nil error means [File.Build] and middleware.New will succeed
-// unless the Redis URL's own options are refused by go-redis.
+// that after a nil error [File.Build] and middleware.New succeed.
 //
 // It is strict: an unknown field, a value of the wrong type, a bad
 // duration, limit, enum value, network prefix or header name, a duplicate

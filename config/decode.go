@@ -277,13 +277,13 @@ func (d *decoder) fields(n *yaml.Node, path string, fs fieldSet) bool {
 // entries decodes the mapping n whose keys are names the file chooses
 // (plans, client IDs), calling each for every entry in order. Keys must be
 // non-empty strings, each given once.
-func (d *decoder) entries(n *yaml.Node, path, what_ string, each func(key string, v *yaml.Node, path string)) {
+func (d *decoder) entries(n *yaml.Node, path, desc string, each func(key string, v *yaml.Node, path string)) {
 	if isNull(n) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
 		if !screened(n) {
-			d.errorf(n, path, "want a mapping of %s, got %s", what_, what(n))
+			d.errorf(n, path, "want a mapping of %s, got %s", desc, what(n))
 		}
 		return
 	}
@@ -797,9 +797,9 @@ func (d *decoder) rulesOf(n *yaml.Node, path string) []middleware.Rule {
 
 // policies decodes a mapping of names to policies, recording where each
 // is in at.
-func (d *decoder) policies(n *yaml.Node, path, what string, at map[string]*yaml.Node) map[string]window.Policy {
+func (d *decoder) policies(n *yaml.Node, path, desc string, at map[string]*yaml.Node) map[string]window.Policy {
 	var out map[string]window.Policy
-	d.entries(n, path, what, func(key string, v *yaml.Node, p string) {
+	d.entries(n, path, desc, func(key string, v *yaml.Node, p string) {
 		if isNull(v) {
 			d.errorf(v, p, "no policy; write one such as {windows: [{length: 1m, limit: 600}]}")
 			return
