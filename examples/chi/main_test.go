@@ -21,11 +21,17 @@ func start(t *testing.T, o options) *httptest.Server {
 	if o.envelope == "" {
 		o.envelope = "lindris"
 	}
-	h, closer, err := newServer(o)
+	s, err := newServer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(closer)
+	t.Cleanup(s.close)
+	return startHandler(t, s)
+}
+
+// startHandler serves h until the test ends.
+func startHandler(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv
@@ -142,7 +148,7 @@ func TestChiStylesAndEnvelopes(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := newServer(options{headers: "fancy", envelope: "lindris"}); err == nil {
+	if _, err := newServer(options{headers: "fancy", envelope: "lindris"}); err == nil {
 		t.Error("an unknown -headers value was accepted")
 	}
 }
@@ -152,11 +158,11 @@ func TestChiStylesAndEnvelopes(t *testing.T) {
 // response header or body.
 func TestR23R29MetricsHygiene(t *testing.T) {
 	const secret = "sk_live_Zq9XyW8vU7tS6rR5"
-	h, closer, err := newServer(options{keys: []string{secret}, hashKey: "h", headers: "ietf", envelope: "problem"})
+	h, err := newServer(options{keys: []string{secret}, hashKey: "h", headers: "ietf", envelope: "problem"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closer()
+	defer h.close()
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	do := func(peer, key string) *httptest.ResponseRecorder {
