@@ -73,7 +73,7 @@ func ExampleScalekit() {
 	// Retry-After: 1
 	// X-Ratelimit-Limit: 2
 	// X-Ratelimit-Remaining: 0
-	// X-Ratelimit-Reset: 1735787046
+	// X-Ratelimit-Reset: 1735787047
 }
 
 func ExampleKinde() {
