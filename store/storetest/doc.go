@@ -22,4 +22,8 @@
 //
 // Stores that implement [store.Admin] are also checked through Peek and
 // Reset; the tests that need inspection skip for stores that do not.
+//
+// [NeverEarly] is apart: a real-time check of a store on its real clock
+// that no window admits more than its limit within less than its length,
+// however finely the calls are timed.
 package storetest
