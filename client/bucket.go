@@ -156,7 +156,7 @@ func (b *bucket) apply(seq uint64, ws []Window, now time.Time, maxDelay time.Dur
 	for i, w := range ws {
 		fresh[i] = windowState{name: w.Name, remaining: w.Remaining - b.inflight}
 		if w.Reset > 0 {
-			fresh[i].resetAt = now.Add(min(w.Reset, maxDelay))
+			fresh[i].resetAt = now.Add(padded(w.Reset, maxDelay))
 		}
 	}
 	if seq > b.applied {

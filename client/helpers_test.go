@@ -278,3 +278,9 @@ func countStatus(statuses []int, want int) int {
 	}
 	return n
 }
+
+// about reports whether d, a paced run's length in fake time, is want plus
+// at most the margins of the waits in it (a millisecond each).
+func about(d, want time.Duration) bool {
+	return d >= want && d <= want+50*time.Millisecond
+}

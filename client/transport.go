@@ -168,7 +168,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				slog.Duration("asked", asked), slog.Duration("max_delay", t.cfg.MaxDelay))
 			return resp, nil
 		}
-		wait := max(backoff, asked)
+		wait := backoff
+		if asked > 0 {
+			wait = max(backoff, padded(asked, t.cfg.MaxDelay))
+		}
 		if dl, ok := ctx.Deadline(); ok && !now.Add(wait).Before(dl) {
 			discard(resp)
 			t.giveUp(host, resp.StatusCode, GiveUpDeadline, slog.LevelInfo, slog.Duration("wait", wait))
@@ -274,8 +277,8 @@ func pause(ctx context.Context, d time.Duration, changed <-chan struct{}) (bool,
 
 // afterRefusal returns, for a refusal q of the given attempt, the wait it
 // asks for (uncapped), the backoff before the next attempt, and how long
-// every request to the host is held back: what it asked for, at most
-// MaxDelay, or the backoff when it asked for nothing.
+// every request to the host is held back: what it asked for and the
+// margin, at most MaxDelay, or the backoff when it asked for nothing.
 func (t *Transport) afterRefusal(q *Quota, attempt int) (asked, backoff, hold time.Duration) {
 	asked = refusalWait(q)
 	backoff = t.backoff(attempt)
@@ -284,11 +287,12 @@ func (t *Transport) afterRefusal(q *Quota, attempt int) (asked, backoff, hold ti
 		// not only this one.
 		return 0, backoff, backoff
 	}
-	return asked, backoff, min(asked, t.cfg.MaxDelay)
+	return asked, backoff, padded(asked, t.cfg.MaxDelay)
 }
 
 // refusalWait is the wait a refusal asks for: its Retry-After, or the
-// longest reset of a window with nothing left, whichever is longer.
+// longest reset of a window with nothing left, whichever is longer; zero
+// when it asks for nothing.
 func refusalWait(q *Quota) time.Duration {
 	d := q.RetryAfter
 	for _, w := range q.Windows {
@@ -297,6 +301,20 @@ func refusalWait(q *Quota) time.Duration {
 		}
 	}
 	return d
+}
+
+// margin is added to every wait a server's headers ask for. Headers count
+// in whole seconds, and a server deciding on a millisecond clock may keep
+// a window until a millisecond past the second it named: ratekit does, so
+// as never to admit early (its docs/algorithm.md). A request sent exactly
+// on the second could be refused for that millisecond; one sent a
+// millisecond later is not.
+const margin = time.Millisecond
+
+// padded returns a wait d a server asked for, with the margin, at most
+// limit. It never overflows, whatever d a hostile header made.
+func padded(d, limit time.Duration) time.Duration {
+	return min(min(d, limit)+margin, limit)
 }
 
 // backoff returns the wait before the retry that follows attempt:

@@ -225,10 +225,10 @@ func TestDeadline(t *testing.T) {
 		wait   time.Duration
 		code   int
 	}{
-		{"quota: remaining 0 for 10 s", Config{}, header("RateLimit-Remaining", "0", "RateLimit-Reset", "10"), 200, 1, WaitQuota, 10 * time.Second, 0},
-		{"retry-after: held by an earlier refusal", Config{MaxAttempts: 1}, header("Retry-After", "10"), 429, 1, WaitRetryAfter, 10 * time.Second, 0},
+		{"quota: remaining 0 for 10 s", Config{}, header("RateLimit-Remaining", "0", "RateLimit-Reset", "10"), 200, 1, WaitQuota, 10*time.Second + margin, 0},
+		{"retry-after: held by an earlier refusal", Config{MaxAttempts: 1}, header("Retry-After", "10"), 429, 1, WaitRetryAfter, 10*time.Second + margin, 0},
 		{"rate: one per 10 s", Config{Rate: Rate{Limit: 1, Per: 10 * time.Second}}, header(), 200, 1, WaitRate, 10 * time.Second, 0},
-		{"backoff: the retry would come too late", Config{}, header("Retry-After", "10"), 429, 0, WaitBackoff, 10 * time.Second, 429},
+		{"backoff: the retry would come too late", Config{}, header("Retry-After", "10"), 429, 0, WaitBackoff, 10*time.Second + margin, 429},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -371,7 +371,7 @@ func TestClockSkew(t *testing.T) {
 		start := time.Now()
 		get(t, tr, "http://x.test/")
 		get(t, tr, "http://x.test/")
-		if d := time.Since(start); d != 2*time.Second {
+		if d := time.Since(start); !about(d, 2*time.Second) {
 			t.Errorf("second request waited %v, want 2s", d)
 		}
 		if !strings.Contains(logs.String(), "skew=1h0m0s") {
@@ -526,7 +526,7 @@ func TestConcurrentHostsAndKeys(t *testing.T) {
 			t.Errorf("server refused %d requests, want 0", refusals)
 		}
 		// 4 keys, 15 requests each at 2/s: 7 s.
-		if d := time.Since(start); d != 7*time.Second {
+		if d := time.Since(start); !about(d, 7*time.Second) {
 			t.Errorf("took %v, want 7s", d)
 		}
 	})
@@ -591,11 +591,11 @@ func TestStaleResponse(t *testing.T) {
 	s2 := b.take(t0, &c)
 	b.done(s2, &Quota{Windows: []Window{{Name: "second", Remaining: 0, Reset: time.Second}}}, t0, 0, &c)
 	b.done(s1, &Quota{Windows: []Window{{Name: "second", Remaining: 1, Reset: 500 * time.Millisecond}}}, t0, 0, &c)
-	if w := b.windows[0]; w.remaining > 0 || !w.resetAt.Equal(t0.Add(time.Second)) {
-		t.Errorf("after a stale answer: remaining %d, reset at %v; want none left and t0+1s", w.remaining, w.resetAt.Sub(t0))
+	if w := b.windows[0]; w.remaining > 0 || !w.resetAt.Equal(t0.Add(time.Second+margin)) {
+		t.Errorf("after a stale answer: remaining %d, reset at %v; want none left and t0+1s and the margin", w.remaining, w.resetAt.Sub(t0))
 	}
-	if v := b.check(t0, &c, false); v.ok || v.reason != WaitQuota || v.wait != time.Second {
-		t.Errorf("check = %+v, want a 1s quota wait", v)
+	if v := b.check(t0, &c, false); v.ok || v.reason != WaitQuota || v.wait != time.Second+margin {
+		t.Errorf("check = %+v, want a 1s quota wait and the margin", v)
 	}
 	// A stale answer may lower the picture: two requests in flight, the
 	// newer answered first.
@@ -607,8 +607,8 @@ func TestStaleResponse(t *testing.T) {
 		t.Errorf("after the newer answer: remaining %d, reset at %v; want 1 (2 less the one in flight) and none", w.remaining, w.resetAt)
 	}
 	b.done(s3, &Quota{Windows: []Window{{Name: "second", Remaining: 0, Reset: 2 * time.Second}}}, t1, 0, &c)
-	if w := b.windows[0]; w.remaining != 0 || !w.resetAt.Equal(t0.Add(3*time.Second)) {
-		t.Errorf("after a stale lower answer: remaining %d, reset at %v; want 0 and t0+3s", w.remaining, w.resetAt.Sub(t0))
+	if w := b.windows[0]; w.remaining != 0 || !w.resetAt.Equal(t0.Add(3*time.Second+margin)) {
+		t.Errorf("after a stale lower answer: remaining %d, reset at %v; want 0 and t0+3s and the margin", w.remaining, w.resetAt.Sub(t0))
 	}
 }
 

@@ -30,20 +30,24 @@ type goldenStep struct {
 // cost above every limit, and recovery. Quiet requests in between fill the
 // minute window without being rendered.
 func goldenScript() (steps []goldenStep, quiet []time.Duration) {
+	// An entry counts until the clock reads more than a window after it
+	// (see window.Window): t0 leaves the second at 1.001s, the minute at
+	// 60.001s, and two requests exactly 500ms apart fill the second for the
+	// third, so the quiet ones are 501ms apart.
 	steps = []goldenStep{
 		{"t0", 0, 1},
 		{"t0plus100ms", 100 * time.Millisecond, 1},
 		{"t0plus200ms second window full", 200 * time.Millisecond, 1},
 		{"t0plus1100ms", 1100 * time.Millisecond, 1},
-		// quiet: 56 requests from 2s, every 500ms, leave 1 in the minute.
-		{"t0plus30s last of the minute", 30 * time.Second, 1},
-		{"t0plus30500ms minute window full", 30500 * time.Millisecond, 1},
-		{"t0plus30500ms cost 3 above every limit", 30500 * time.Millisecond, 3},
-		{"t0plus60s first entry left", 60 * time.Second, 1},
+		// quiet: 56 requests from 2s, every 501ms, leave 1 in the minute.
+		{"t0plus30100ms last of the minute", 30100 * time.Millisecond, 1},
+		{"t0plus30600ms minute window full", 30600 * time.Millisecond, 1},
+		{"t0plus30600ms cost 3 above every limit", 30600 * time.Millisecond, 3},
+		{"t0plus60001ms first entry left", 60001 * time.Millisecond, 1},
 		{"t0plus61500ms cost 2", 61500 * time.Millisecond, 2},
 	}
 	for k := range 56 {
-		quiet = append(quiet, 2*time.Second+time.Duration(k)*500*time.Millisecond)
+		quiet = append(quiet, 2*time.Second+time.Duration(k)*501*time.Millisecond)
 	}
 	return steps, quiet
 }

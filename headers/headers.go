@@ -161,8 +161,31 @@ func ceilSeconds(d time.Duration) int64 {
 	return s
 }
 
+// resolution is the precision of the clock decisions are taken with.
+// Stores read whole milliseconds and, so as never to let an entry leave a
+// window early, keep it a millisecond past the window's length (see
+// window.Window): every wait a decision reports may include that
+// millisecond, which a client does not need to sit out.
+const resolution = time.Millisecond
+
+// waitSeconds returns a decision's wait d in whole seconds for a header or
+// body: d less the clock's resolution, rounded up, and at least 1 for any
+// positive d (a window that frees within the millisecond is not free yet);
+// 0 for d <= 0. Without
+// taking the millisecond off, a fresh client's one-second window would
+// read 2 (1.001 s rounded up) and a client pacing itself by the headers
+// would go at half the rate it may. A client that retries at exactly the
+// advertised second may then be refused once, for the rest of that
+// millisecond, and told to retry in 1.
+func waitSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return max(ceilSeconds(d-resolution), 1)
+}
+
 // retrySeconds returns the wait to advertise on a refusal, in whole seconds:
-// the decision's RetryAfter rounded up, never less than the binding window's
+// the decision's RetryAfter in whole seconds (see waitSeconds), never less than the binding window's
 // reset (so Retry-After never points before a reset sent beside it, as the
 // IETF draft asks) and never less than 1, since "retry in 0 seconds" on a
 // refusal invites a tight loop. Every style and envelope uses it, so headers
@@ -171,9 +194,9 @@ func retrySeconds(in *Input) int64 {
 	var s int64
 	if in != nil && in.Decision != nil {
 		d := in.Decision
-		s = ceilSeconds(d.RetryAfter)
+		s = waitSeconds(d.RetryAfter)
 		if !d.Allowed && d.N > 0 && d.N <= window.MaxWindows && d.Limiting >= 0 && d.Limiting < d.N {
-			s = max(s, ceilSeconds(d.Windows[d.Limiting].Reset))
+			s = max(s, waitSeconds(d.Windows[d.Limiting].Reset))
 		}
 	}
 	return max(s, 1)

@@ -89,8 +89,8 @@ func TestLindris(t *testing.T) {
 		},
 		{
 			name: "refused by minute, reset rounds up",
-			in: &Input{Policy: lindrisPolicy, Decision: decision(0, 12001*time.Millisecond,
-				window.State{Limit: 60, Remaining: 0, Reset: 12001 * time.Millisecond},
+			in: &Input{Policy: lindrisPolicy, Decision: decision(0, 12002*time.Millisecond,
+				window.State{Limit: 60, Remaining: 0, Reset: 12002 * time.Millisecond},
 				window.State{Limit: 2, Remaining: 2})},
 			want: map[string]string{
 				"X-Ratelimit-Limit": "60", "X-Ratelimit-Remaining": "0",
@@ -445,5 +445,30 @@ func TestEnvelopesNeedNoNow(t *testing.T) {
 				t.Errorf("%T renders differently without Now: %s vs %s", e, a, b)
 			}
 		}
+	}
+}
+
+// TestWaitSeconds: the millisecond a decision may hold for the clock's
+// resolution is not a second to wait; anything beyond it rounds up.
+func TestWaitSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want int64
+	}{
+		{0, 0}, {time.Nanosecond, 1}, {time.Millisecond, 1}, {time.Millisecond + time.Nanosecond, 1},
+		{800 * time.Millisecond, 1}, {1001 * time.Millisecond, 1}, {1002 * time.Millisecond, 2},
+		{60001 * time.Millisecond, 60}, {-time.Second, 0},
+	} {
+		if got := waitSeconds(tc.d); got != tc.want {
+			t.Errorf("waitSeconds(%v) = %d, want %d", tc.d, got, tc.want)
+		}
+	}
+	// A fresh client's per-second window, as a store reports it.
+	h := http.Header{}
+	Lindris{}.WriteHeaders(h, &Input{Policy: lindrisPolicy, Decision: decision(1, 0,
+		window.State{Limit: 60, Remaining: 59, Reset: 60001 * time.Millisecond},
+		window.State{Limit: 2, Remaining: 1, Reset: 1001 * time.Millisecond})})
+	if got := h.Get("X-Ratelimit-Reset"); got != "1" {
+		t.Errorf("fresh client: X-RateLimit-Reset = %q, want 1", got)
 	}
 }

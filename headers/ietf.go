@@ -69,7 +69,7 @@ func (IETF) WriteHeaders(h http.Header, in *Input) {
 		b = strconv.AppendInt(b, int64(s.Remaining), 10)
 		if s.Reset > 0 {
 			b = append(b, ";t="...)
-			b = strconv.AppendInt(b, ceilSeconds(s.Reset), 10)
+			b = strconv.AppendInt(b, waitSeconds(s.Reset), 10)
 		}
 		b = appendPartition(b, in.Partition)
 	}

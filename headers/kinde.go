@@ -34,7 +34,7 @@ func (Kinde) WriteHeaders(h http.Header, in *Input) {
 	}
 	s := &d.Windows[d.Limiting]
 	var vals [4][]string
-	ints := [4]int64{int64(s.Limit), int64(s.Remaining), ceilSeconds(s.Reset)}
+	ints := [4]int64{int64(s.Limit), int64(s.Remaining), waitSeconds(s.Reset)}
 	n := 3
 	if !d.Allowed {
 		ints[3] = retrySeconds(in)

@@ -68,7 +68,7 @@ func (Lindris) WriteHeaders(h http.Header, in *Input) {
 		ints[2], ints[3] = int64(d.Windows[second].Limit), int64(d.Windows[second].Remaining)
 		n, limits = 4, limits|1<<2
 	}
-	ints[n] = ceilSeconds(d.Windows[bind].Reset)
+	ints[n] = waitSeconds(d.Windows[bind].Reset)
 	n++
 	if refused {
 		ints[n] = retrySeconds(in)

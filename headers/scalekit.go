@@ -16,8 +16,10 @@ import (
 // X-RateLimit-Limit and X-RateLimit-Remaining describe the binding window
 // ([window.Decision.Limiting]), so with several windows the values follow
 // whichever binds. X-RateLimit-Reset is the instant [Input.Now] plus the
-// binding window's reset, in Unix seconds rounded up: a client that waits
-// until then finds capacity freed. A zero Now reads the clock.
+// binding window's reset (less the millisecond a store may hold for its
+// clock's resolution, as every style's waits are), in Unix seconds rounded
+// up: a client that waits until then finds capacity freed. A zero Now
+// reads the clock.
 // Timestamps depend on the client's clock agreeing with the server's; prefer
 // a style that sends seconds ([Lindris], [Kinde], [IETF]) when you can.
 //
@@ -55,7 +57,7 @@ func (Scalekit) WriteHeaders(h http.Header, in *Input) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	at := now.Add(s.Reset)
+	at := now.Add(max(s.Reset-resolution, 0)) // the clock's millisecond is no wait: see waitSeconds
 	sec := at.Unix()
 	if at.Nanosecond() != 0 {
 		sec++

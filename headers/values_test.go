@@ -206,7 +206,8 @@ func TestStampCache(t *testing.T) {
 		{base.Add(time.Nanosecond), 0, 1_735_787_047},
 		{base.Add(999 * time.Millisecond), 0, 1_735_787_047},
 		{base.Add(time.Second), 0, 1_735_787_047},
-		{base.Add(time.Second), time.Nanosecond, 1_735_787_048},
+		{base.Add(time.Second), time.Millisecond, 1_735_787_047}, // the clock's millisecond is no wait
+		{base.Add(time.Second), time.Millisecond + time.Nanosecond, 1_735_787_048},
 		{base, 59 * time.Second, 1_735_787_105},
 		{base.Add(time.Duration(len(stamps)) * time.Second), 0, 1_735_787_046 + int64(len(stamps))}, // same slot as base
 		{base, 0, 1_735_787_046},                                                                    // and back

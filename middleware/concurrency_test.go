@@ -100,8 +100,9 @@ func TestConcurrencySlotReleasedOnPanicAndRejection(t *testing.T) {
 	if c := f.do("192.0.2.81:1").Code; c != 429 {
 		t.Fatalf("third request in a second: %d, want 429 (rate)", c)
 	}
-	// The rate rejection released its slot: a new second admits again.
-	f.clk.Advance(time.Second)
+	// The rate rejection released its slot: a new second admits again
+	// (an entry counts until the clock reads more than a second after it).
+	f.clk.Advance(time.Second + time.Millisecond)
 	if c := f.do("192.0.2.81:1").Code; c != 200 {
 		t.Fatalf("next second: %d, want 200", c)
 	}

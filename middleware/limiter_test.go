@@ -37,10 +37,14 @@ func TestLindrisContract(t *testing.T) {
 		at time.Duration
 		want
 	}{
+		// The first request counts in the second until the clock reads
+		// more than a second after it (see window.Window): 1.001s, the
+		// clock's millisecond not counted in whole seconds.
 		{0, want{200, "59", "1", "1", "second", ""}},
 		{300 * time.Millisecond, want{200, "58", "0", "1", "second", ""}},
 		{600 * time.Millisecond, want{429, "58", "0", "1", "second", "1"}},
-		{1000 * time.Millisecond, want{200, "57", "0", "1", "second", ""}},
+		{1000 * time.Millisecond, want{429, "58", "0", "1", "second", "1"}},
+		{1001 * time.Millisecond, want{200, "57", "0", "1", "second", ""}},
 	} {
 		f.clk.Set(storetest.Start.Add(tc.at))
 		w := f.do("192.0.2.1:1234")

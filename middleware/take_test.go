@@ -134,7 +134,7 @@ func TestTakeRules(t *testing.T) {
 		{"exempt", middleware.Request{Route: "/healthz"}, 0, middleware.OutcomeExempt},
 	} {
 		tc.req.Identity = who
-		f.clk.Advance(time.Second) // past every rule's per-second window
+		f.clk.Advance(time.Second + time.Millisecond) // past every rule's per-second window
 		res, err := f.lim.Take(ctx, tc.req)
 		if err != nil || res.Outcome != tc.outcome || (tc.outcome != middleware.OutcomeExempt && res.Decision.Windows[0].Remaining != tc.remaining) {
 			t.Errorf("%s: Take = %+v, %v; want %s with %d left", tc.name, res, err, tc.outcome, tc.remaining)

@@ -187,7 +187,7 @@ func ExampleLog_TakeAt() {
 	p := window.Default() // 60 per minute and 2 per second, sliding
 	start := time.UnixMilli(1_700_000_000_000)
 	var l window.Log
-	for _, at := range []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, 1000 * time.Millisecond} {
+	for _, at := range []time.Duration{0, 300 * time.Millisecond, 600 * time.Millisecond, 1000 * time.Millisecond, 1001 * time.Millisecond} {
 		d := l.TakeAt(start.Add(at), &p, 1)
 		fmt.Printf("t+%v allowed=%v remaining=%d/%d limited-by=%s retry-after=%v\n", at, d.Allowed,
 			d.Windows[0].Remaining, d.Windows[1].Remaining, p.Windows[d.Limiting].Label(), d.RetryAfter)
@@ -195,8 +195,9 @@ func ExampleLog_TakeAt() {
 	// Output:
 	// t+0s allowed=true remaining=59/1 limited-by=second retry-after=0s
 	// t+300ms allowed=true remaining=58/0 limited-by=second retry-after=0s
-	// t+600ms allowed=false remaining=58/0 limited-by=second retry-after=400ms
-	// t+1s allowed=true remaining=57/0 limited-by=second retry-after=0s
+	// t+600ms allowed=false remaining=58/0 limited-by=second retry-after=401ms
+	// t+1s allowed=false remaining=58/0 limited-by=second retry-after=1ms
+	// t+1.001s allowed=true remaining=57/0 limited-by=second retry-after=0s
 }
 
 // TestCounterLargestPolicyAfterStepBack: at the largest limit and length, a

@@ -11,10 +11,15 @@
 //
 // # Semantics
 //
-// A request of cost c at instant t is admitted iff, for every window i,
-// the cost already admitted in (t-Length_i, t] plus c is at most Limit_i.
-// Either every window records it or none does: a rejected request consumes
-// nothing. Time is counted in whole milliseconds.
+// Time is counted in whole milliseconds, read by truncating the clock. A
+// request of cost c at millisecond t is admitted iff, for every window i,
+// the cost already admitted at milliseconds [t-Length_i, t] plus c is at
+// most Limit_i. Either every window records it or none does: a rejected
+// request consumes nothing. Since two readings Length apart may be up to
+// 1 ms less apart in truth, an entry counts until the readings differ by
+// more than Length: it leaves at most 1 ms late and never early, so no
+// interval of Length, at any resolution, holds more than the limit (see
+// [Window]).
 //
 // After the decision each window reports Remaining (Limit minus what it
 // counts, never negative) and Reset (how long until it frees a slot). A

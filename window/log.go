@@ -9,20 +9,22 @@ import (
 // Log is the per-key state of the [SlidingLog] algorithm: one ring of the instants
 // at which requests were admitted, oldest first, shared by every window of the
 // policy. Because an admitted request lands in every window at the same
-// instant, a window of length W holds exactly the ring's suffix newer than
-// t-W, so one ring answers all windows.
+// instant, a window of length W holds exactly the ring's suffix from t-W
+// on (see [Window] for why t-W itself still counts), so one ring answers all
+// windows.
 //
 // Instants are milliseconds stored modulo 2^16 while the longest window fits
 // in 65,535 ms (2 bytes each), else modulo 2^32 (4 bytes), and decoded
-// relative to the newest entry; entries older than the longest window are
-// dropped before the ring could become ambiguous. The ring grows on demand up
-// to the largest limit of the policy, so memory follows what is actually in
-// the window, not the limit. Requests costing more than 1 add running cost
-// totals to the ring, the first time such a request is admitted. When a
-// policy allows more requests than its longest window has milliseconds,
-// admissions in the same millisecond merge into one entry, so the ring never
-// holds more entries than the longest window has milliseconds: at a limit of
-// a billion a minute a key costs at most 60,000 entries, not a billion.
+// relative to the newest entry; entries that no longer count in the longest
+// window are dropped before the ring could become ambiguous. The ring grows
+// on demand up to the largest limit of the policy, so memory follows what is
+// actually in the window, not the limit. Requests costing more than 1 add
+// running cost totals to the ring, the first time such a request is
+// admitted. When a policy allows more requests than its longest window has
+// milliseconds, admissions in the same millisecond merge into one entry, so
+// the ring never holds more entries than the longest window spans
+// millisecond readings (its length plus one): at a limit of a billion a
+// minute a key costs at most 60,001 entries, not a billion.
 //
 // The whole state lives in one pointer-free allocation, so a Log is one
 // pointer wide: a store can keep millions of them without giving the garbage
@@ -169,7 +171,7 @@ func (l *Log) Newest() (time.Time, bool) {
 // state can be dropped without changing any future decision.
 func (l *Log) Idle(now time.Time, p *Policy) bool {
 	r := l.load()
-	return r.n == 0 || now.UnixMilli()-r.newest >= maxLength(p)
+	return r.n == 0 || now.UnixMilli() >= leaves(r.newest, maxLength(p))
 }
 
 // Limited reports whether a request of cost 1 would be rejected at now.
@@ -262,7 +264,7 @@ func (l *ring) decide(t int64, p *Policy, cost int, record bool) Decision {
 	c := uint32(cost)
 	for i, w := range p.Windows {
 		length := ms(w.Length)
-		first := l.firstAfter(t - length)
+		first := l.firstCounted(t, length)
 		firsts[i] = first
 		used := int64(total - l.cumBefore(first))
 		d.Windows[i].Limit = w.Limit
@@ -276,16 +278,16 @@ func (l *ring) decide(t int64, p *Policy, cost int, record bool) Decision {
 			rejecting |= 1 << i
 			need := total + c - uint32(w.Limit) // cumAfter(j) must reach this
 			j := l.firstCumAtLeast(first, need)
-			waits[i] = l.at(j) + length - t
+			waits[i] = leaves(l.at(j), length) - t
 		}
 		d.Windows[i].Remaining = int(int64(w.Limit) - used)
 	}
 	d.Allowed = rejecting == 0
 	if d.Allowed && record {
-		if l.n > 0 && t-l.at(0) >= longest {
-			l.prune(t - longest)
+		if l.n > 0 && t >= leaves(l.at(0), longest) {
+			l.prune(t, longest)
 			for i := range p.Windows {
-				firsts[i] = l.firstAfter(t - ms(p.Windows[i].Length))
+				firsts[i] = l.firstCounted(t, ms(p.Windows[i].Length))
 			}
 		}
 		l.push(t, c, p, longest)
@@ -299,7 +301,7 @@ func (l *ring) decide(t int64, p *Policy, cost int, record bool) Decision {
 			s.Remaining = 0
 		}
 		if first := firsts[i]; first < l.n {
-			s.Reset = dur(l.at(first) + ms(w.Length) - t)
+			s.Reset = dur(leaves(l.at(first), ms(w.Length)) - t)
 		}
 	}
 	d.pickLimiting(p, rejecting, &waits)
@@ -371,6 +373,12 @@ func (l *ring) cumBefore(i uint32) uint32 {
 	return get32(l.before[2*l.idx(i):])
 }
 
+// firstCounted returns the position of the oldest entry that counts at t in
+// a window of length ms (see leaves), or l.n when none does.
+func (l *ring) firstCounted(t, length int64) uint32 {
+	return l.firstAfter(t - length - 1)
+}
+
 // firstAfter returns the position of the oldest entry newer than cut, or l.n.
 func (l *ring) firstAfter(cut int64) uint32 {
 	lo, hi := uint32(0), l.n
@@ -402,9 +410,10 @@ func (l *ring) firstCumAtLeast(from uint32, need uint32) uint32 {
 	return lo
 }
 
-// prune drops entries at or before cut.
-func (l *ring) prune(cut int64) {
-	k := l.firstAfter(cut)
+// prune drops the entries that no longer count at t in a window of length
+// ms.
+func (l *ring) prune(t, length int64) {
+	k := l.firstCounted(t, length)
 	l.head = l.idx(k)
 	l.n -= k
 	if l.n == 0 {
@@ -462,11 +471,12 @@ func (l *ring) push(t int64, c uint32, p *Policy, longest int64) {
 
 // bound returns the most entries a ring under p can need: no window holds
 // more entries than its limit, every live entry is inside the longest
-// window, and when p merges there is at most one entry per millisecond.
+// window, and when p merges there is at most one entry per millisecond of
+// it, of which there are its length plus one (see leaves).
 func (l *ring) bound(p *Policy) uint32 {
 	b := int64(maxLimit(p))
 	if l.merges(p) {
-		b = min(b, maxLength(p))
+		b = min(b, maxLength(p)+1)
 	}
 	return uint32(max(b, 1))
 }

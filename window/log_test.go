@@ -52,13 +52,17 @@ func TestLogLindrisSteps(t *testing.T) {
 	runSteps(t, l.TakeAt, window.Default(), []step{
 		{name: "t0", at: 0, n: 1, ok: true, remaining: []int{59, 1}, limiting: second},
 		{name: "t0plus400ms", at: 400 * time.Millisecond, n: 1, ok: true, remaining: []int{58, 0}, limiting: second},
-		// The second window holds t0 and t0+400ms; t0 leaves at exactly t0+1s.
-		{name: "t0plus900ms", at: 900 * time.Millisecond, n: 1, ok: false, remaining: []int{58, 0}, limiting: second, retry: 100 * time.Millisecond},
-		{name: "t0plus999ms", at: 999 * time.Millisecond, n: 1, ok: false, remaining: []int{58, 0}, limiting: second, retry: time.Millisecond},
-		{name: "t0plus1s", at: time.Second, n: 1, ok: true, remaining: []int{57, 0}, limiting: second},
-		// A cost of 2 needs both entries of the second window gone: t0+400ms leaves at 1.4s, t0+1s at 2s.
-		{name: "t0plus1500ms cost 2", at: 1500 * time.Millisecond, n: 2, ok: false, remaining: []int{57, 1}, limiting: second, retry: 500 * time.Millisecond},
-		{name: "t0plus2s cost 2", at: 2 * time.Second, n: 2, ok: true, remaining: []int{55, 0}, limiting: second},
+		// The second window holds t0 and t0+400ms. t0 counts until its
+		// millisecond readings differ by more than a second, since readings
+		// 1000 ms apart may be 999.x ms apart in truth: it leaves at t0+1001ms.
+		{name: "t0plus900ms", at: 900 * time.Millisecond, n: 1, ok: false, remaining: []int{58, 0}, limiting: second, retry: 101 * time.Millisecond},
+		{name: "t0plus999ms", at: 999 * time.Millisecond, n: 1, ok: false, remaining: []int{58, 0}, limiting: second, retry: 2 * time.Millisecond},
+		{name: "t0plus1s", at: time.Second, n: 1, ok: false, remaining: []int{58, 0}, limiting: second, retry: time.Millisecond},
+		{name: "t0plus1001ms", at: 1001 * time.Millisecond, n: 1, ok: true, remaining: []int{57, 0}, limiting: second},
+		// A cost of 2 needs both entries of the second window gone: t0+400ms left at 1.401s, t0+1001ms leaves at 2.002s.
+		{name: "t0plus1500ms cost 2", at: 1500 * time.Millisecond, n: 2, ok: false, remaining: []int{57, 1}, limiting: second, retry: 502 * time.Millisecond},
+		{name: "t0plus2001ms cost 2", at: 2001 * time.Millisecond, n: 2, ok: false, remaining: []int{57, 1}, limiting: second, retry: time.Millisecond},
+		{name: "t0plus2002ms cost 2", at: 2002 * time.Millisecond, n: 2, ok: true, remaining: []int{55, 0}, limiting: second},
 		{name: "cost above every limit", at: 10 * time.Second, n: 61, ok: false, remaining: []int{55, 2}, limiting: minute, retry: time.Minute},
 	})
 }
@@ -70,14 +74,17 @@ func TestLogMinuteWindowBinds(t *testing.T) {
 		{name: "t0", at: 0, n: 1, ok: true, remaining: []int{2, 1}, limiting: 1},
 		{name: "t0plus10s", at: 10 * time.Second, n: 1, ok: true, remaining: []int{1, 1}, limiting: 0},
 		{name: "t0plus20s", at: 20 * time.Second, n: 1, ok: true, remaining: []int{0, 1}, limiting: 0},
-		{name: "t0plus30s", at: 30 * time.Second, n: 1, ok: false, remaining: []int{0, 2}, limiting: 0, retry: 30 * time.Second},
-		{name: "t0plus60s", at: 60 * time.Second, n: 1, ok: true, remaining: []int{0, 1}, limiting: 0},
+		{name: "t0plus30s", at: 30 * time.Second, n: 1, ok: false, remaining: []int{0, 2}, limiting: 0, retry: 30*time.Second + time.Millisecond},
+		// t0 leaves the minute at t0+60.001s.
+		{name: "t0plus60s", at: 60 * time.Second, n: 1, ok: false, remaining: []int{0, 2}, limiting: 0, retry: time.Millisecond},
+		{name: "t0plus60001ms", at: 60001 * time.Millisecond, n: 1, ok: true, remaining: []int{0, 1}, limiting: 0},
 	})
 }
 
 // TestR08SlidingNotFixed: 60 requests at 59.9s fill the minute; nothing is
 // admitted at 60.1s (a fixed window would reset there) and the first
-// re-admission comes at 119.9s.
+// re-admission comes at 119.901s, once the 59.9s entries are surely a
+// minute old.
 func TestR08SlidingNotFixed(t *testing.T) {
 	p := window.Policy{Windows: []window.Window{{Length: time.Minute, Limit: 60}, {Length: time.Second, Limit: 1000}}}
 	for _, alg := range []window.Algorithm{window.SlidingLog} {
@@ -94,11 +101,11 @@ func TestR08SlidingNotFixed(t *testing.T) {
 				t.Fatalf("request %d at 60.1s admitted; sliding window must hold 60 from 59.9s", i)
 			}
 		}
-		if d := l.TakeAt(t0.Add(119899*time.Millisecond), &p, 1); d.Allowed {
-			t.Fatal("admitted at 119.899s, before the 59.9s entries leave")
+		if d := l.TakeAt(t0.Add(119900*time.Millisecond), &p, 1); d.Allowed {
+			t.Fatal("admitted at 119.9s, before the 59.9s entries leave")
 		}
-		if d := l.TakeAt(t0.Add(119900*time.Millisecond), &p, 1); !d.Allowed {
-			t.Fatal("rejected at 119.9s, after the 59.9s entries left")
+		if d := l.TakeAt(t0.Add(119901*time.Millisecond), &p, 1); !d.Allowed {
+			t.Fatal("rejected at 119.901s, after the 59.9s entries left")
 		}
 	}
 }
@@ -108,10 +115,11 @@ func TestLogResetReportsOldestExpiry(t *testing.T) {
 	p := window.Default()
 	l.TakeAt(t0, &p, 1)
 	d := l.TakeAt(t0.Add(300*time.Millisecond), &p, 1)
-	if got, want := d.Windows[1].Reset, 700*time.Millisecond; got != want {
+	// t0 leaves the second window at t0+1001ms, the minute at t0+60001ms.
+	if got, want := d.Windows[1].Reset, 701*time.Millisecond; got != want {
 		t.Errorf("second window Reset = %v, want %v", got, want)
 	}
-	if got, want := d.Windows[0].Reset, 59700*time.Millisecond; got != want {
+	if got, want := d.Windows[0].Reset, 59701*time.Millisecond; got != want {
 		t.Errorf("minute window Reset = %v, want %v", got, want)
 	}
 	pk := l.PeekAt(t0.Add(2*time.Minute), &p)
@@ -126,14 +134,18 @@ func TestLogClockBackwardsKeepsAges(t *testing.T) {
 	l.TakeAt(t0, &p, 1)
 	l.TakeAt(t0.Add(100*time.Millisecond), &p, 1)
 	// The clock steps back an hour: the two entries keep their ages, so the
-	// second window is still full for 900ms of elapsed time.
+	// second window is still full for 901ms of elapsed time (t0 leaves at
+	// 1001ms of age).
 	back := t0.Add(-time.Hour)
 	d := l.TakeAt(back, &p, 1)
-	if d.Allowed || d.RetryAfter != 900*time.Millisecond {
-		t.Fatalf("after -1h: allowed=%v retry=%v, want rejected, 900ms", d.Allowed, d.RetryAfter)
+	if d.Allowed || d.RetryAfter != 901*time.Millisecond {
+		t.Fatalf("after -1h: allowed=%v retry=%v, want rejected, 901ms", d.Allowed, d.RetryAfter)
 	}
-	if d := l.TakeAt(back.Add(900*time.Millisecond), &p, 1); !d.Allowed {
-		t.Fatalf("after -1h+900ms: rejected, want admitted")
+	if d := l.TakeAt(back.Add(900*time.Millisecond), &p, 1); d.Allowed {
+		t.Fatalf("after -1h+900ms: admitted, want rejected")
+	}
+	if d := l.TakeAt(back.Add(901*time.Millisecond), &p, 1); !d.Allowed {
+		t.Fatalf("after -1h+901ms: rejected, want admitted")
 	}
 }
 
@@ -147,8 +159,8 @@ func TestLogWideEncoding(t *testing.T) {
 		}
 	}
 	d := l.TakeAt(t0.Add(23*time.Hour+time.Minute), &p, 1)
-	if d.Allowed || d.RetryAfter != time.Hour-time.Minute {
-		t.Fatalf("fourth take: allowed=%v retry=%v, want rejected, 59m", d.Allowed, d.RetryAfter)
+	if want := time.Hour - time.Minute + time.Millisecond; d.Allowed || d.RetryAfter != want {
+		t.Fatalf("fourth take: allowed=%v retry=%v, want rejected, %v", d.Allowed, d.RetryAfter, want)
 	}
 }
 

@@ -26,8 +26,18 @@ const MaxLimit = math.MaxInt32
 var ErrInvalidPolicy = errors.New("window: invalid policy")
 
 // Window is one sliding window: at most Limit units of cost are admitted in
-// any interval of Length. The interval is half-open, (t-Length, t]: an entry
-// admitted at t0 stops counting at exactly t0+Length.
+// any interval of Length, measured in real time at any resolution.
+//
+// Decisions read the clock in whole milliseconds (truncated), so two
+// readings that differ by m ms may be just over m-1 ms apart in truth:
+// 0.9 ms and 1000.0 ms read as 0 and 1000. An entry therefore counts for
+// as long as it might still be younger than Length: an entry admitted at
+// millisecond reading e counts at every reading t with e <= t <= e+Length,
+// and leaves at the reading e+Length+1, when its true age is surely more
+// than Length. The window at reading t covers [t-Length, t]: Length+1
+// millisecond readings. An entry thus leaves between 0 and 1 ms later than
+// its true age reaches Length, never earlier, and [State.Reset] and
+// [Decision.RetryAfter] count to that reading.
 type Window struct {
 	// Name labels the window in headers (X-RateLimit-Limited-By), metrics and
 	// errors. Empty means a name derived from Length: "second", "minute",
@@ -64,16 +74,19 @@ type Algorithm uint8
 const (
 	// SlidingLog is the exact sliding log: every admitted request is remembered until
 	// it leaves the longest window, and each window admits a request of cost
-	// c at t iff the cost admitted in (t-Length, t] plus c is at most Limit.
-	// It never admits more than the limit in any interval. Memory per key is
-	// 4 bytes per admitted request still inside the longest window. This is
-	// the zero value and the default.
+	// c at millisecond t iff the cost admitted in [t-Length, t] plus c is at
+	// most Limit (see [Window]). It never admits more than the limit in any
+	// interval of Length, however finely measured. Memory per key is 4 bytes
+	// per admitted request still inside the longest window. This is the zero
+	// value and the default.
 	SlidingLog Algorithm = iota
 	// SlidingCounter is the sliding-window counter: per window, the count of the
 	// current fixed window plus the previous window's count weighted by how
 	// much of it still overlaps the sliding interval. Constant memory per key
 	// (16 bytes per window); it assumes requests in the previous window were
 	// evenly spread, so it can be off in either direction when they were not.
+	// Being an estimate, it keeps plain millisecond slots and does not get
+	// the exact log's extra millisecond (see [Window]).
 	SlidingCounter
 )
 
@@ -196,6 +209,12 @@ func (d *Decision) States() []State { return d.Windows[:d.N] }
 
 // ms converts a duration of whole milliseconds to int64 milliseconds.
 func ms(d time.Duration) int64 { return int64(d / time.Millisecond) }
+
+// leaves returns the first millisecond reading at which an entry admitted
+// at reading at no longer counts in a window of length ms: at+length+1,
+// since two readings length ms apart may be less than length apart in
+// truth (see [Window]).
+func leaves(at, length int64) int64 { return at + length + 1 }
 
 // dur converts int64 milliseconds to a duration.
 func dur(m int64) time.Duration { return time.Duration(m) * time.Millisecond }

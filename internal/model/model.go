@@ -2,6 +2,13 @@
 // a plain list of (instant, cost) per key, scanned in full on every call. It
 // is deliberately slow and obviously correct; window.Log and every store are
 // compared against it.
+//
+// Instants are millisecond readings of a clock that truncates, so two
+// readings d ms apart may be just over d-1 ms apart in truth. An entry admitted at
+// reading e therefore counts in a window of length L at every reading t with
+// t-e <= L, and stops counting at t = e+L+1: by then its true age is surely
+// more than L, so no interval of L, however finely measured, holds more than
+// the limit (see window.Window).
 package model
 
 import (
@@ -60,6 +67,14 @@ func (m *Model) Peek(key string, now time.Time) window.Decision {
 	return m.describe(es, t, d)
 }
 
+// counts reports whether an entry admitted at reading at still counts at
+// reading t in a window of length ms.
+func counts(at, t, length int64) bool { return t-at <= length }
+
+// leaves returns the first reading at which an entry admitted at reading at
+// no longer counts in a window of length ms.
+func leaves(at, length int64) int64 { return at + length + 1 }
+
 func (m *Model) longest() int64 {
 	var l int64
 	for _, w := range m.p.Windows {
@@ -83,7 +98,7 @@ func (m *Model) decide(es []entry, t int64, cost int) window.Decision {
 			used := 0
 			var in []entry
 			for _, e := range es {
-				if e.at > t-length {
+				if counts(e.at, t, length) {
 					used += e.cost
 					in = append(in, e)
 				}
@@ -93,7 +108,7 @@ func (m *Model) decide(es []entry, t int64, cost int) window.Decision {
 					break
 				}
 				used -= e.cost
-				wait = e.at + length - t
+				wait = leaves(e.at, length) - t
 			}
 		}
 		if wait == 0 {
@@ -117,7 +132,7 @@ func (m *Model) describe(es []entry, t int64, d window.Decision) window.Decision
 		used := 0
 		oldest, seen := int64(0), false
 		for _, e := range es {
-			if e.at > t-length {
+			if counts(e.at, t, length) {
 				used += e.cost
 				if !seen {
 					oldest, seen = e.at, true
@@ -126,7 +141,7 @@ func (m *Model) describe(es []entry, t int64, d window.Decision) window.Decision
 		}
 		s := window.State{Limit: w.Limit, Remaining: max(w.Limit-used, 0)}
 		if seen {
-			s.Reset = time.Duration(oldest+length-t) * time.Millisecond
+			s.Reset = time.Duration(leaves(oldest, length)-t) * time.Millisecond
 		}
 		d.Windows[i] = s
 	}

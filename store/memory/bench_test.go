@@ -77,10 +77,13 @@ func BenchmarkTake(b *testing.B) {
 			}
 		})
 	}
-	// Admitted: the clock moves 1s per decision on one key, so every request
-	// passes and the ring stays full at 60 entries.
-	b.Run("admitted/keys=1/serial", func(b *testing.B) { run(b, tickingClock(time.Second), 1, false, false) })
-	b.Run("admitted/keys=1/parallel", func(b *testing.B) { run(b, tickingClock(time.Second), 1, true, false) })
+	// Admitted: the clock moves 1.001s per decision on one key, so every
+	// request passes and the ring stays full at 60 entries. (At exactly 1s
+	// the oldest of 60 entries would still count, see window.Window, and
+	// one request in 61 would be refused.)
+	step := time.Second + time.Millisecond
+	b.Run("admitted/keys=1/serial", func(b *testing.B) { run(b, tickingClock(step), 1, false, false) })
+	b.Run("admitted/keys=1/parallel", func(b *testing.B) { run(b, tickingClock(step), 1, true, false) })
 	// Many keys visited round robin at 1µs per decision: each of 100,000
 	// keys is seen every 0.1s, so about one request in five passes.
 	b.Run("keys=100000/parallel", func(b *testing.B) { run(b, tickingClock(time.Microsecond), 100_000, true, false) })

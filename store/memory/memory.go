@@ -313,10 +313,12 @@ func longestMs(p *window.Policy) int64 {
 // note records what reclamation and eviction need from decision d at t.
 func (e *entry[S]) note(d *window.Decision, p *window.Policy, t int64) {
 	if d.Allowed {
-		// A counter remembers its previous slot for one more length.
-		span := longestMs(p)
+		// An exact log's entry counts until t+longest+1 (see
+		// window.Window); a counter remembers its previous slot for one
+		// more length.
+		span := longestMs(p) + 1
 		if p.Algorithm == window.SlidingCounter {
-			span *= 2
+			span = 2 * longestMs(p)
 		}
 		if x := sec(t + span); x != e.expires {
 			e.expires = x

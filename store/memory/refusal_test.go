@@ -35,22 +35,24 @@ func TestHotRefusalCountsDown(t *testing.T) {
 	takeAt(t, s, k, &p) // t=0
 	clk.Advance(10 * time.Millisecond)
 	takeAt(t, s, k, &p) // t=10
-	for _, at := range []time.Duration{20, 21, 500, 999} {
+	// The entry of t=0 counts in the second until t=1001ms (see
+	// window.Window), in the minute until t=60001ms.
+	for _, at := range []time.Duration{20, 21, 500, 999, 1000} {
 		clk.Set(storetest.Start.Add(at * time.Millisecond))
 		d := takeAt(t, s, k, &p)
-		wait := (1000 - at) * time.Millisecond
+		wait := (1001 - at) * time.Millisecond
 		if d.Allowed || d.RetryAfter != wait || d.Limiting != 1 ||
 			d.Windows[1] != (window.State{Limit: 2, Remaining: 0, Reset: wait}) ||
-			d.Windows[0] != (window.State{Limit: 60, Remaining: 58, Reset: time.Minute - at*time.Millisecond}) {
+			d.Windows[0] != (window.State{Limit: 60, Remaining: 58, Reset: time.Minute + time.Millisecond - at*time.Millisecond}) {
 			t.Fatalf("t=%dms: %+v; want refused by the second, retry and reset %v, 58 left in the minute", at, d, wait)
 		}
 	}
-	clk.Set(storetest.Start.Add(time.Second))
+	clk.Set(storetest.Start.Add(1001 * time.Millisecond))
 	if d := takeAt(t, s, k, &p); !d.Allowed || d.Windows[0].Remaining != 57 {
-		t.Fatalf("t=1000ms, when the first entry leaves: %+v; want admitted, 57 left", d)
+		t.Fatalf("t=1001ms, when the first entry leaves: %+v; want admitted, 57 left", d)
 	}
 	if d := takeAt(t, s, k, &p); d.Allowed || d.RetryAfter != 10*time.Millisecond {
-		t.Fatalf("t=1000ms again: %+v; want refused until the entry of t=10ms leaves", d)
+		t.Fatalf("t=1001ms again: %+v; want refused until the entry of t=10ms leaves", d)
 	}
 }
 
@@ -77,10 +79,10 @@ func TestHotRefusalWithdrawn(t *testing.T) {
 	}
 	clk.Advance(time.Millisecond)
 	// Three entries (0, 10, 22) against a limit of 2: the request fits once
-	// the first two have left, at 1010 ms. The refusal published at 21 ms
-	// would say 1000 ms.
-	if d := takeAt(t, s, k, &p); d.Allowed || d.RetryAfter != 987*time.Millisecond {
-		t.Fatalf("t=23 after an admission under another policy: %+v; want refused, retry 987ms", d)
+	// the first two have left, at 1011 ms. The refusal published at 21 ms
+	// would say 1001 ms.
+	if d := takeAt(t, s, k, &p); d.Allowed || d.RetryAfter != 988*time.Millisecond {
+		t.Fatalf("t=23 after an admission under another policy: %+v; want refused, retry 988ms", d)
 	}
 	takeAt(t, s, k, &p) // refused again
 	if err := s.Reset(context.Background(), k); err != nil {
@@ -174,11 +176,11 @@ func TestHotRefusalAskedTwoWays(t *testing.T) {
 	ask(1) // published for cost 1
 	clk.Advance(100 * time.Millisecond)
 	allocs := testing.AllocsPerRun(100, func() {
-		if d := ask(2); d.Allowed || d.RetryAfter != 900*time.Millisecond {
-			t.Fatalf("cost 2: %+v; want refused for 900ms", d)
+		if d := ask(2); d.Allowed || d.RetryAfter != 901*time.Millisecond {
+			t.Fatalf("cost 2: %+v; want refused for 901ms", d)
 		}
-		if d := ask(1); d.Allowed || d.RetryAfter != 900*time.Millisecond {
-			t.Fatalf("cost 1: %+v; want refused for 900ms", d)
+		if d := ask(1); d.Allowed || d.RetryAfter != 901*time.Millisecond {
+			t.Fatalf("cost 1: %+v; want refused for 901ms", d)
 		}
 	})
 	if allocs != 0 {

@@ -228,9 +228,10 @@ func TestHugeLimitsStateBounded(t *testing.T) {
 // alone. KEYS and ARGV are the function's parameters, shadowing the globals.
 // ARGV[1..3] are keys (clients), decisions and the first decision's number;
 // ARGV[4] is "1" for SlidingCounter, ARGV[5] the key prefix. Client i%keys
-// is asked at ms base+i·step with step = 1000/keys, so each client is seen
-// once a second. The reply is the microseconds the batch took and the
-// decisions admitted.
+// is asked at ms base+floor(i·1001/keys), so each client is seen every
+// 1.001 s: at exactly 1 s, the oldest of a full minute's 60 entries would
+// still count (see window.Window) and one decision in 61 would be refused.
+// The reply is the microseconds the batch took and the decisions admitted.
 const scriptLoop = `local function take(KEYS, ARGV)
 %s
 end
@@ -240,7 +241,7 @@ local key = { '' }
 local admitted = 0
 local t0 = redis.call('TIME')
 for i = from, from + n - 1 do
-  argv[1] = tostring(1763800000000 + i * (1000 / keys))
+  argv[1] = tostring(1763800000000 + math.floor(i * 1001 / keys))
   key[1] = ARGV[5] .. ':{' .. (i %% keys) .. '}:m'
   admitted = admitted + take(key, argv)[1]
 end
@@ -251,9 +252,9 @@ return { (t1[1] - t0[1]) * 1000000 + (t1[2] - t0[2]), admitted }
 // BenchmarkScript measures take.lua's own cost per decision on the Redis
 // server, without the network, the client or EVALSHA's dispatch: the script
 // runs as a function in a loop inside one EVAL (scriptLoop) on a private
-// redis-server, for 1,000 clients each asked once a second under the default
-// policy (60/min + 2/s), after 61 seconds of that traffic, so every exact
-// log holds a full minute. The clock keeps going across the calls testing
+// redis-server, for 1,000 clients each asked every 1.001 s under the
+// default policy (60/min + 2/s), after 61 rounds of that traffic, so every
+// exact log holds a full minute. The clock keeps going across the calls testing
 // makes to each sub-benchmark (one per b.N tried, and per -count), so none
 // of them sees it step back. The exact log admits every decision, as in the
 // mission; the sliding counter, whose estimate rounds up, refuses some

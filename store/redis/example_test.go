@@ -51,5 +51,5 @@ func ExampleNew() {
 	// Output:
 	// allowed=true remaining=59/1 retry-after=0s
 	// allowed=true remaining=58/0 retry-after=0s
-	// allowed=false remaining=58/0 retry-after=1s
+	// allowed=false remaining=58/0 retry-after=1.001s
 }

@@ -62,8 +62,11 @@ type Config struct {
 	// Now, when set, supplies the time of each decision (milliseconds are
 	// used) and is passed to the script. Nil, the production setting, means
 	// the script reads the Redis server's TIME, so every application
-	// instance agrees on time whatever its own clock says. Tests set a fake
-	// clock.
+	// instance agrees on time whatever its own clock says, and decisions
+	// are stamped in the order the server runs them. Tests set a fake
+	// clock. A Now read before the round trip can reach the server out of
+	// order, which the script takes for a clock step back: the key's
+	// entries then age by the gap, and a limit may admit that much early.
 	Now func() time.Time
 	// NoAutoPipeline sends each Take as its own EVALSHA on its own pooled
 	// connection. By default, with a *goredis.Client (standalone or

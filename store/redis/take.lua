@@ -212,9 +212,10 @@ end
 -- first: the instant mod 2^16 or 2^32, followed by the running total before
 -- it (4 bytes, only with totals). Where admissions merge (see below),
 -- entries are at distinct milliseconds, so a huge limit cannot make the
--- state longer than the longest window has milliseconds. Instants decode relative to the last
--- entry's stored value and the newest instant, so moving every entry back
--- (clock stepped back) rewrites only the header.
+-- state longer than the longest window spans milliseconds (its length plus
+-- one). Instants decode relative to the last entry's stored value and the
+-- newest instant, so moving every entry back (clock stepped back) rewrites
+-- only the header.
 local n, newest, wide, costs, total, hdr, sw, es = 0, 0, false, false, 0, 8, 2, 2
 if #s >= 7 and byte(s, 1) < 4 then
   local f = byte(s, 1)
@@ -314,9 +315,12 @@ local ctot = cb(n)
 local rejecting, waits, firsts, rem = { false, false, false }, { 0, 0, 0 }, { 0, 0, 0 }, { 0, 0, 0 }
 local allowed = true
 local cut = 0 -- the first entry inside the longest window
+-- An entry admitted at millisecond e counts at t while t - e <= len, and
+-- leaves at e + len + 1: readings len ms apart may be less than len apart
+-- in truth (see window.Window).
 for i = 1, nw do
   local len, lim = lens[i], lims[i]
-  local first = firstAfter(t - len, len < longest)
+  local first = firstAfter(t - len - 1, len < longest)
   firsts[i] = first
   if len == longest then cut = first end
   local used = (ctot - cb(first)) % U32
@@ -325,7 +329,7 @@ for i = 1, nw do
   elseif used + cost > lim then
     rejecting[i], allowed = true, false
     local j = firstCumAtLeast(first, (ctot + cost - lim) % U32)
-    waits[i] = at(j) + len - t
+    waits[i] = at(j) + len + 1 - t
   end
   rem[i] = lim - used
 end
@@ -337,9 +341,9 @@ for i = 1, nw do
   if rem[i] < 0 then rem[i] = 0 end
   res[i] = 0
   if firsts[i] < n then
-    res[i] = at(firsts[i]) + lens[i] - t
+    res[i] = at(firsts[i]) + lens[i] + 1 - t
   elseif admit then
-    res[i] = lens[i]
+    res[i] = lens[i] + 1
   end
 end
 
@@ -389,6 +393,8 @@ if admit then
     end
     state = table.concat(parts)
   end
+  -- The newest entry counts until newest + longest + 1, a millisecond
+  -- past longest; the slack (a second or more) covers it.
   redis.call('SET', key, state, 'PX', longest + slack)
 elseif shifted then
   redis.call('SET', key, putn(newest, 6, byte(s, 1)) .. sub(s, 8), 'PX', longest + slack)

@@ -34,4 +34,10 @@
 //	st.Fail(errors.New("connection refused")) // every call fails
 //	st.Set(storetest.Fault{Hang: true})        // every call waits for its deadline
 //	st.Fail(nil)                               // healed
+//
+// # On the real clock
+//
+// [NeverEarly] is apart: a real-time check of a store on its real clock
+// that no window admits more than its limit within less than its length,
+// however finely the calls are timed.
 package storetest

@@ -321,13 +321,15 @@ func (s *suite) slidingNotFixed(t *testing.T) {
 			t.Fatal("admitted at 60.1s: the minute is sliding, not fixed")
 		}
 	}
-	clk.Set(Start.Add(119899 * time.Millisecond))
-	if take(t, st, k, &p, 1).Allowed {
-		t.Fatal("admitted at 119.899s, before the 59.9s requests leave the window")
-	}
+	// The 59.9s requests count until the clock reads more than a minute
+	// after them (see window.Window).
 	clk.Set(Start.Add(119900 * time.Millisecond))
+	if take(t, st, k, &p, 1).Allowed {
+		t.Fatal("admitted at 119.9s, before the 59.9s requests leave the window")
+	}
+	clk.Set(Start.Add(119901 * time.Millisecond))
 	if !take(t, st, k, &p, 1).Allowed {
-		t.Fatal("rejected at 119.9s, after the 59.9s requests left the window")
+		t.Fatal("rejected at 119.901s, after the 59.9s requests left the window")
 	}
 }
 
@@ -409,7 +411,9 @@ func (s *suite) keyIndependence(t *testing.T) {
 		if admitted.Load() != 2 {
 			t.Errorf("second %d: victim admitted %d of 5, want 2", sec, admitted.Load())
 		}
-		clk.Advance(time.Second)
+		// Past the second: an entry counts until the clock reads more than
+		// a second after it (see window.Window).
+		clk.Advance(time.Second + time.Millisecond)
 	}
 }
 
@@ -526,8 +530,8 @@ func (s *suite) admin(t *testing.T) {
 	for range 3 {
 		d, _ = a.Peek(ctx, k, &p)
 	}
-	if d.Allowed || d.Windows[0].Remaining != 58 || d.RetryAfter != 990*time.Millisecond {
-		t.Fatalf("Peek(full second) = %+v; want rejected, 58 remaining, retry 990ms", d)
+	if d.Allowed || d.Windows[0].Remaining != 58 || d.RetryAfter != 991*time.Millisecond {
+		t.Fatalf("Peek(full second) = %+v; want rejected, 58 remaining, retry 991ms", d)
 	}
 	// Refused twice running, as a store may remember a hot key's refusal.
 	for range 2 {
