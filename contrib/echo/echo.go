@@ -2,6 +2,7 @@ package ratekitecho
 
 import (
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,12 +137,17 @@ type routeSet struct {
 
 // routes is the route set of one Echo at one instant; never modified.
 type routes struct {
-	e     *echo.Echo
-	set   map[routeKey]struct{}
-	built time.Time
+	e *echo.Echo
+	// methods maps a route path to the methods it has routes for: one
+	// string hashed per request, then a few short comparisons.
+	methods map[string][]string
+	built   time.Time
 }
 
-type routeKey struct{ method, path string }
+// has reports whether rt holds a route of method at path.
+func (rt *routes) has(method, path string) bool {
+	return slices.Contains(rt.methods[path], method)
+}
 
 // rebuildEvery bounds how often a request Echo has no route for rebuilds
 // the set: a scan of random paths must not cost a walk of every route per
@@ -155,19 +161,18 @@ func (rs *routeSet) has(c echo.Context) bool {
 	if path == "" {
 		return false // nothing matched at all
 	}
-	k := routeKey{c.Request().Method, path}
+	method := c.Request().Method
 	e := c.Echo()
 	cur := rs.cur.Load()
 	if cur != nil && cur.e == e {
-		if _, ok := cur.set[k]; ok {
+		if cur.has(method, path) {
 			return true
 		}
 		if time.Since(cur.built) < rebuildEvery {
 			return false
 		}
 	}
-	_, ok := rs.rebuild(e, cur).set[k]
-	return ok
+	return rs.rebuild(e, cur).has(method, path)
 }
 
 // rebuild reads e's routes, unless another goroutine has replaced seen
@@ -178,11 +183,13 @@ func (rs *routeSet) rebuild(e *echo.Echo, seen *routes) *routes {
 	if cur := rs.cur.Load(); cur != seen && cur.e == e {
 		return cur
 	}
-	next := &routes{e: e, set: map[routeKey]struct{}{}, built: time.Now()}
+	next := &routes{e: e, methods: map[string][]string{}, built: time.Now()}
 	add := func(r *echo.Router) {
 		for _, rt := range r.Routes() {
 			// RouteNotFound entries carry a method no request has.
-			next.set[routeKey{rt.Method, rt.Path}] = struct{}{}
+			if !slices.Contains(next.methods[rt.Path], rt.Method) {
+				next.methods[rt.Path] = append(next.methods[rt.Path], rt.Method)
+			}
 		}
 	}
 	add(e.Router())
