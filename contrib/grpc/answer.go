@@ -27,9 +27,14 @@ type recorder struct {
 	h http.Header
 }
 
-func (r *recorder) Header() http.Header         { return r.h }
+// Header returns the fields written so far.
+func (r *recorder) Header() http.Header { return r.h }
+
+// Write drops the body of a refusal.
 func (r *recorder) Write(p []byte) (int, error) { return len(p), nil }
-func (r *recorder) WriteHeader(int)             {}
+
+// WriteHeader drops the status: the gRPC code says it.
+func (r *recorder) WriteHeader(int) {}
 
 // answer renders res as the limiter's configured header style would over
 // HTTP, and returns those fields as metadata (nil when there are none, or
