@@ -30,6 +30,10 @@ import (
 //   - interceptor: ic.Unary called directly with a peer and metadata in
 //     the context and a handler that does nothing, the interceptor's cost
 //     without the network.
+//
+// Besides ns/op each reports cpu-ns/op (see loopCPU): the process's CPU
+// time per call over loopback, where client and server goroutines share
+// the cores, and the benchmark thread's for the interceptor alone.
 func BenchmarkUnary(b *testing.B) {
 	for _, withLimiter := range []bool{false, true} {
 		name := "loopback/grpc"
@@ -37,39 +41,19 @@ func BenchmarkUnary(b *testing.B) {
 			name = "loopback/grpc+ratekitgrpc"
 		}
 		b.Run(name, func(b *testing.B) {
-			var opts []grpc.ServerOption
+			var cfg *ratekitgrpc.Config
 			if withLimiter {
-				ic, err := ratekitgrpc.New(benchLimiter(b), ratekitgrpc.Config{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				opts = append(opts, grpc.UnaryInterceptor(ic.Unary))
+				cfg = &ratekitgrpc.Config{}
 			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv := grpc.NewServer(opts...)
-			testpb.RegisterTestServiceServer(srv, &service{})
-			go srv.Serve(ln)
-			b.Cleanup(srv.Stop)
-			cc, err := grpc.NewClient("passthrough:///"+ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { cc.Close() })
-			c := testpb.NewTestServiceClient(cc)
+			c := loopbackClient(b, cfg)
 			req := &testpb.SimpleRequest{}
 			ctx := context.Background()
-			if _, err := c.UnaryCall(ctx, req); err != nil { // connect outside the loop
-				b.Fatal(err)
-			}
 			b.ReportAllocs()
-			for b.Loop() {
+			loopCPU(b, false, func() {
 				if _, err := c.UnaryCall(ctx, req); err != nil {
 					b.Fatal(err)
 				}
-			}
+			})
 		})
 	}
 	b.Run("interceptor", func(b *testing.B) {
@@ -82,12 +66,90 @@ func BenchmarkUnary(b *testing.B) {
 		info := &grpc.UnaryServerInfo{FullMethod: unaryCall}
 		handler := func(context.Context, any) (any, error) { return nil, nil }
 		b.ReportAllocs()
-		for b.Loop() {
+		loopCPU(b, true, func() {
 			if _, err := ic.Unary(ctx, nil, info, handler); err != nil {
 				b.Fatal(err)
 			}
-		}
+		})
 	})
+}
+
+// BenchmarkUnaryShare is BenchmarkUnary's loopback comparison made robust
+// to a busy machine: calls through a server without the interceptor, one
+// with it sending no metadata, and one with it sending the rate-limit
+// values as header metadata (the default) alternate in blocks of 32, so
+// all three are sampled in the same instants whatever else the machine
+// does. It reports each one's wall time and process CPU time per call,
+// and the interceptor's CPU overhead per call in both configurations.
+func BenchmarkUnaryShare(b *testing.B) {
+	const block = 32
+	clients := [3]testpb.TestServiceClient{
+		loopbackClient(b, nil),
+		loopbackClient(b, &ratekitgrpc.Config{Metadata: ratekitgrpc.MetadataNone}),
+		loopbackClient(b, &ratekitgrpc.Config{}),
+	}
+	names := [3]string{"grpc", "grpc+ratekitgrpc/nometadata", "grpc+ratekitgrpc"}
+	var wall, cpu [3]time.Duration
+	req := &testpb.SimpleRequest{}
+	ctx := context.Background()
+	if _, ok := cpuTime(0); !ok {
+		b.Skip("no process CPU time on this platform")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, c := range clients {
+			c0, _ := cpuTime(0)
+			t0 := time.Now()
+			for range block {
+				if _, err := c.UnaryCall(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+			wall[i] += time.Since(t0)
+			c1, _ := cpuTime(0)
+			cpu[i] += c1 - c0
+		}
+	}
+	per := func(d time.Duration) float64 { return float64(d) / float64(b.N*block) }
+	for i, name := range names {
+		b.ReportMetric(per(wall[i]), name+"-ns/call")
+		b.ReportMetric(per(cpu[i]), name+"-cpu-ns/call")
+	}
+	b.ReportMetric(per(cpu[1]-cpu[0]), "nometadata-overhead-cpu-ns/call")
+	b.ReportMetric(per(cpu[2]-cpu[0]), "overhead-cpu-ns/call")
+}
+
+// loopbackClient serves the test service on a loopback port, with an
+// interceptor configured by cfg on a limiter of its own unless cfg is
+// nil, and returns a connected client.
+func loopbackClient(b *testing.B, cfg *ratekitgrpc.Config) testpb.TestServiceClient {
+	b.Helper()
+	var opts []grpc.ServerOption
+	if cfg != nil {
+		ic, err := ratekitgrpc.New(benchLimiter(b), *cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		opts = append(opts, grpc.UnaryInterceptor(ic.Unary))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := grpc.NewServer(opts...)
+	testpb.RegisterTestServiceServer(srv, &service{})
+	go srv.Serve(ln)
+	b.Cleanup(srv.Stop)
+	cc, err := grpc.NewClient("passthrough:///"+ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cc.Close() })
+	c := testpb.NewTestServiceClient(cc)
+	if _, err := c.UnaryCall(context.Background(), &testpb.SimpleRequest{}); err != nil { // connect outside the loop
+		b.Fatal(err)
+	}
+	return c
 }
 
 // benchLimiter returns a limiter with the default policy on a memory
