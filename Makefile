@@ -4,8 +4,9 @@ PKGS      := ./...
 FUZZTIME  ?= 20000x
 BENCHOUT  ?= bench.txt
 SOAK      ?= 5m
+CONTRIB   := contrib/gin contrib/echo contrib/grpc contrib/otel
 
-.PHONY: test race bench compare lint fuzz-smoke fuzz cover importcheck load soak long
+.PHONY: test race bench compare lint fuzz-smoke fuzz cover importcheck load soak long contrib
 
 # test: the gate CI runs: vet, every test with the race detector, then a few seconds of each fuzz target.
 test:
@@ -29,7 +30,12 @@ compare:
 lint: importcheck
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) vet $(PKGS)
+	@set -e; for m in $(CONTRIB); do (cd $$m && $(GO) vet ./...); done
 	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); else echo "staticcheck not installed; skipped"; fi
+
+# contrib: vet and test each integration module (gin, echo, gRPC, OpenTelemetry), each in its own go.mod.
+contrib:
+	@set -e; for m in $(CONTRIB); do echo "contrib: $$m"; (cd $$m && $(GO) vet ./... && $(GO) test -race -count=1 -shuffle=on ./...); done
 
 # importcheck: window and headers import nothing of ours but window; no library package imports middleware.
 importcheck:
