@@ -46,7 +46,7 @@ func (i *Interceptor) answer(res *middleware.Result) (metadata.MD, error) {
 		clear(rec.h)
 		i.recorders.Put(rec)
 	}()
-	proceed := i.lim.Answer(rec, res)
+	proceed := i.lim.Answer(rec, nil, res) // no http.Request: refusal hooks get nil
 	var md metadata.MD
 	if i.place != MetadataNone && len(rec.h) > 0 {
 		md = make(metadata.MD, len(rec.h))

@@ -70,5 +70,5 @@ func ExampleNew() {
 	// Output:
 	// OK remaining [1] retry-after [], RetryInfo 0s
 	// OK remaining [0] retry-after [], RetryInfo 0s
-	// ResourceExhausted remaining [0] retry-after [60], RetryInfo 1m0s
+	// ResourceExhausted remaining [0] retry-after [60], RetryInfo 1m0.001s
 }
