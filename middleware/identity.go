@@ -287,7 +287,14 @@ func WithClient(ctx context.Context, c Client) context.Context {
 // It has the shape of [Config.Identify], the built-in way to key requests by
 // a principal an earlier middleware authenticated.
 func ClientFromContext(r *http.Request) (Client, bool) {
-	c, ok := r.Context().Value(clientKey{}).(Client)
+	return ClientFrom(r.Context())
+}
+
+// ClientFrom returns the Client that [WithClient] put in ctx: the form of
+// [ClientFromContext] for callers without an http.Request (a gRPC
+// interceptor, a job calling [Limiter.Take]).
+func ClientFrom(ctx context.Context) (Client, bool) {
+	c, ok := ctx.Value(clientKey{}).(Client)
 	return c, ok
 }
 

@@ -346,3 +346,15 @@ func TestIdentifyPanics(t *testing.T) {
 		t.Errorf("observer calls %v, want a store error of kind panic", rec.calls)
 	}
 }
+
+// TestClientFrom: the context form reads what WithClient stored, and
+// nothing from a context without it.
+func TestClientFrom(t *testing.T) {
+	ctx := middleware.WithClient(context.Background(), middleware.Client{ID: "acct-1", Plan: "pro"})
+	if c, ok := middleware.ClientFrom(ctx); !ok || c.ID != "acct-1" || c.Plan != "pro" {
+		t.Errorf("ClientFrom = %+v, %v", c, ok)
+	}
+	if _, ok := middleware.ClientFrom(context.Background()); ok {
+		t.Error("ClientFrom of a bare context found a client")
+	}
+}

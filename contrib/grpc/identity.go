@@ -3,7 +3,6 @@ package ratekitgrpc
 import (
 	"context"
 	"net"
-	"net/http"
 	"net/netip"
 
 	"github.com/ratekit/ratekit/middleware"
@@ -116,5 +115,5 @@ func peerAddr(ctx context.Context) netip.Addr {
 // The middleware package reads that Client only off an *http.Request, so
 // this wraps ctx in an empty one: one small allocation per call.
 func ClientFromContext(ctx context.Context) (middleware.Client, bool) {
-	return middleware.ClientFromContext((&http.Request{}).WithContext(ctx))
+	return middleware.ClientFrom(ctx)
 }
