@@ -104,9 +104,13 @@ type shard struct {
 // whole seconds since the Unix epoch (see sec): rounded up, so a key is never
 // thought idle or unlimited early.
 type entry[S any] struct {
-	s            S
-	expires      uint32 // second from which nothing counted can matter: idle
-	limitedUntil uint32 // second before which a cost-1 request may be rejected
+	s       S
+	expires uint32 // second from which nothing counted can matter: idle
+	// limitedUntil is the second before which a cost-1 request may be
+	// rejected because of what the latest decision saw: it refused, or
+	// left a window with no room. 0 when it admitted and left room in
+	// every window: such a key is not limited at all.
+	limitedUntil uint32
 }
 
 // fingerprint stands for a store.Key in the small-counter table: its last 8
@@ -330,9 +334,17 @@ func (e *entry[S]) note(d *window.Decision, p *window.Policy, t int64) {
 			}
 		}
 	}
+	// A key admitted with room left in every window is not limited at all:
+	// rounding t itself up to the next second would protect every key
+	// touched in the current second from eviction, and a flood of new keys
+	// would then fill the store with keys no eviction may take.
+	var x uint32
+	if until > t {
+		x = sec(until)
+	}
 	// Written only when it changes (whole seconds, so rarely): an unchanged
 	// slot stays shared between CPU caches when one key is hot.
-	if x := sec(until); x != e.limitedUntil {
+	if x != e.limitedUntil {
 		e.limitedUntil = x
 	}
 }
