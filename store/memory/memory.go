@@ -352,29 +352,39 @@ func (e *entry[S]) note(d *window.Decision, p *window.Policy, t int64) {
 // evictSample is how many keys a full shard inspects to make room.
 const evictSample = 8
 
-// evict makes room in a full shard: an idle key if one is sampled, else the
-// sampled key that expires soonest among those not currently limited. It
-// reports whether a key was removed. Samples start where the last one ended,
-// so successive evictions walk the whole table.
+// evict makes room in a full shard: an idle key if one is sampled, else,
+// among the sampled keys not currently limited, the one whose windows count
+// the least (ties: the one expiring soonest). Dropping a key can admit at
+// most what its windows count (see window.Log.Counted), so this is the
+// sampled key whose loss can cost the fewest requests admitted beyond the
+// limits. It reports whether a key was removed. Samples start where the
+// last one ended, so successive evictions walk the whole table.
 func (s *Store) evict(sh *shard, t int64) bool {
 	// The victim is remembered by where it lives: which table (0 logs, 1
 	// counters, 2 small counters) and its key there.
 	var victim keyWords
 	var victimFP fingerprint
 	var victimExp uint32
+	victimCounted := 0
 	in := -1
 	idle := false
 	seen := 0
 	now := nowSec(t)
 	at := time.UnixMilli(t)
-	consider := func(table int, k keyWords, f fingerprint, expires uint32, limited bool) bool {
+	// consider looks at one sampled key; counted is only asked for a key
+	// that is neither idle nor limited (a log's is in its buffer, one more
+	// memory access).
+	consider := func(table int, k keyWords, f fingerprint, expires uint32, limited bool, counted func() int) bool {
 		seen++
 		if now >= expires {
 			victim, victimFP, in, victimExp, idle = k, f, table, expires, true
 			return false
 		}
-		if !limited && (in < 0 || expires < victimExp) {
-			victim, victimFP, in, victimExp = k, f, table, expires
+		if limited {
+			return seen < evictSample
+		}
+		if n := counted(); in < 0 || n < victimCounted || (n == victimCounted && expires < victimExp) {
+			victim, victimFP, in, victimExp, victimCounted = k, f, table, expires, n
 		}
 		return seen < evictSample
 	}
@@ -384,17 +394,17 @@ func (s *Store) evict(sh *shard, t int64) bool {
 	tables := [3]func(){
 		func() {
 			sh.logs.each(start, func(k keyWords, e *entry[window.Log]) (bool, bool) {
-				return false, consider(0, k, fingerprint{}, e.expires, now < e.limitedUntil)
+				return false, consider(0, k, fingerprint{}, e.expires, now < e.limitedUntil, e.s.Counted)
 			})
 		},
 		func() {
 			sh.ctrs.each(start, func(k keyWords, e *entry[window.Counter]) (bool, bool) {
-				return false, consider(1, k, fingerprint{}, e.expires, now < e.limitedUntil)
+				return false, consider(1, k, fingerprint{}, e.expires, now < e.limitedUntil, e.s.Counted)
 			})
 		},
 		func() {
 			sh.smalls.each(start, func(f fingerprint, e *smallEntry) (bool, bool) {
-				return false, consider(2, keyWords{}, f, e.expires, e.s.LimitedAt(at))
+				return false, consider(2, keyWords{}, f, e.expires, e.s.LimitedAt(at), e.s.Counted)
 			})
 		},
 	}
