@@ -2,6 +2,8 @@ package memory_test
 
 import (
 	"context"
+	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -169,5 +171,34 @@ func TestEvictionTakesTheFewestCounted(t *testing.T) {
 				t.Errorf("all keys counting 3: key 0, expiring soonest, was not the one evicted (Peek %+v)", d.States())
 			}
 		})
+	}
+}
+
+// TestNoEvictionBelowMaxKeys: MaxKeys live keys fit, whatever their spread
+// over the 64 shards (with a bound per shard, the fullest shard filled and
+// evicted live keys at about 83 % of 10,000); the next new key evicts one.
+// Keys are spread at random, as keyed hashes are (keyN spreads them evenly).
+func TestNoEvictionBelowMaxKeys(t *testing.T) {
+	clk := storetest.NewClock(storetest.Start)
+	s := newStore(t, memory.Config{Now: clk.Now, MaxKeys: 10_000, SweepInterval: time.Hour})
+	p := window.Default()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	randomKey := func() store.Key {
+		var k store.Key
+		binary.LittleEndian.PutUint64(k[:8], rng.Uint64())
+		binary.LittleEndian.PutUint64(k[8:], rng.Uint64())
+		return k
+	}
+	for i := range 10_000 {
+		if _, err := s.Take(ctx, store.Request{Key: randomKey(), Policy: &p, Cost: 1}); err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
+		if s.Evictions() != 0 {
+			t.Fatalf("a live key was evicted when key %d arrived (%d keys held), want none below MaxKeys 10,000", i, s.Len())
+		}
+	}
+	if _, err := s.Take(ctx, store.Request{Key: randomKey(), Policy: &p, Cost: 1}); err != nil || s.Evictions() != 1 || s.Len() != 10_000 {
+		t.Fatalf("key 10,001: error %v, Evictions %d, Len %d; want nil, 1, 10,000", err, s.Evictions(), s.Len())
 	}
 }

@@ -23,11 +23,24 @@ type Config struct {
 	// It is called from many goroutines at once, so it must be safe for
 	// concurrent use.
 	Now func() time.Time
-	// MaxKeys bounds the number of keys tracked. Zero means 1<<20 (about a
-	// million). When a shard is full, a new key evicts an idle key, else the
-	// least recently admitted key that is not currently limited; a limited
-	// key is never evicted. If no sampled key can go, Take returns
+	// MaxKeys bounds the number of keys tracked, in all shards together.
+	// Zero means 1<<20 (about a million). A full store makes room for a new
+	// key by dropping idle keys (whose admissions have all left their
+	// windows), and only when it finds none, by evicting one of 8 keys
+	// sampled in the new key's shard: of those not limited, the one whose
+	// windows count the fewest requests. A limited key (its latest decision
+	// refused, or left a window with no room, and that wait has not passed)
+	// is never evicted; if every sampled key is limited, Take returns
 	// [store.ErrFull] and the caller's failure policy decides.
+	//
+	// Evicting a key forgets what its windows counted: its client may then
+	// be admitted, within each window's span, up to that count beyond the
+	// window's limit. That is less than the limit, since an evicted key had
+	// room left, and usually far less, since it is the lightest key sampled.
+	// While fewer than MaxKeys keys are live (a key is live until its last
+	// admission has left its longest window, to the next whole second), no
+	// live key is evicted, unless the idle keys that could make room are
+	// all in shards other requests hold locked at that instant.
 	MaxKeys int
 	// Shards is the number of independently locked partitions, a power of
 	// two. Zero means 64.
@@ -46,13 +59,25 @@ type Store struct {
 	now       func() time.Time
 	shards    []shard
 	mask      uint64
-	perShard  int
+	maxKeys   int64
 	closed    atomic.Bool
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
-	evictions atomic.Uint64
 	leases    atomic.Uint64 // last lease ID handed out
+
+	// keys counts the keys of every shard, plus places reserved by room
+	// for keys about to be inserted; it never exceeds maxKeys. It and
+	// evictions are written by every new key while the store is full, so
+	// they live on a cache line of their own, away from closed, which
+	// every Take reads.
+	_         [64]byte
+	keys      atomic.Int64
+	evictions atomic.Uint64
+	// swept is the second in which reclaimIdle last found every shard
+	// swept already: no key anywhere can be idle until the next second.
+	swept atomic.Uint32
+	_     [44]byte
 }
 
 var (
@@ -77,6 +102,11 @@ type shard struct {
 	smalls   table[fingerprint, smallEntry]
 	inflight map[store.Key][]uint64 // IDs of the concurrency leases held, see Acquire
 	sample   uint64                 // where the next eviction sample starts
+	// swept is the second of the shard's latest sweep, written under mu
+	// and read without it by reclaimIdle: keys go idle only when the
+	// second changes (see entry), so a shard swept in the current second
+	// holds no idle key.
+	swept atomic.Uint32
 
 	// The last sliding-log key refused here, to tell a hot key (see remember).
 	lastRefused keyWords
@@ -171,18 +201,18 @@ func New(cfg Config) (*Store, error) {
 		cfg.Shards = 64
 	}
 	for cfg.Shards > 1 && cfg.MaxKeys/cfg.Shards < 16 {
-		cfg.Shards /= 2 // small tables: fewer shards so the bound stays exact
+		cfg.Shards /= 2 // small tables: enough keys per shard for eviction's sample
 	}
 	if cfg.SweepInterval == 0 {
 		cfg.SweepInterval = time.Minute
 	}
 	s := &Store{
-		now:      cfg.Now,
-		shards:   make([]shard, cfg.Shards),
-		mask:     uint64(cfg.Shards - 1),
-		perShard: cfg.MaxKeys / cfg.Shards,
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		now:     cfg.Now,
+		shards:  make([]shard, cfg.Shards),
+		mask:    uint64(cfg.Shards - 1),
+		maxKeys: int64(cfg.MaxKeys),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	for i := range s.shards {
 		seed := rand.Uint64()
@@ -296,10 +326,18 @@ func (s *Store) takeCounter(sh *shard, req *store.Request, now time.Time, t int6
 	return d, nil
 }
 
-// room reports whether sh can take one more key at t, evicting one if it is
-// full.
+// room reports whether sh may take one more key at t, and if so holds a
+// place for it in s.keys. The bound is on the whole store, not per shard:
+// keys are spread over shards at random, so a per-shard bound would make
+// the fullest shard evict live keys while the store still had room. A full
+// store makes room by evicting from sh (see evict).
 func (s *Store) room(sh *shard, t int64) bool {
-	return sh.len() < s.perShard || s.evict(sh, t)
+	for n := s.keys.Load(); n < s.maxKeys; n = s.keys.Load() {
+		if s.keys.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+	return s.evict(sh, t)
 }
 
 // len returns the number of keys sh holds.
@@ -352,13 +390,15 @@ func (e *entry[S]) note(d *window.Decision, p *window.Policy, t int64) {
 // evictSample is how many keys a full shard inspects to make room.
 const evictSample = 8
 
-// evict makes room in a full shard: an idle key if one is sampled, else,
-// among the sampled keys not currently limited, the one whose windows count
-// the least (ties: the one expiring soonest). Dropping a key can admit at
-// most what its windows count (see window.Log.Counted), so this is the
-// sampled key whose loss can cost the fewest requests admitted beyond the
-// limits. It reports whether a key was removed. Samples start where the
-// last one ended, so successive evictions walk the whole table.
+// evict makes room for a new key of sh in a full store, and reports whether
+// it did; the place freed is the new key's (s.keys is unchanged). It drops
+// an idle key of sh if one is sampled; else every idle key it can find (see
+// reclaimIdle); else, among the sampled keys of sh not currently limited,
+// the one whose windows count the least (ties: the one expiring soonest).
+// Dropping a key can admit at most what its windows count (see
+// window.Log.Counted), so that is the sampled key whose loss can cost the
+// fewest requests admitted beyond the limits. Samples start where the last
+// one ended, so successive evictions walk the whole table.
 func (s *Store) evict(sh *shard, t int64) bool {
 	// The victim is remembered by where it lives: which table (0 logs, 1
 	// counters, 2 small counters) and its key there.
@@ -415,6 +455,13 @@ func (s *Store) evict(sh *shard, t int64) bool {
 		tables[(int(sh.sample>>33%3)+j)%3]()
 	}
 	sh.sample = sh.sample*6364136223846793005 + 1442695040888963407
+	if !idle {
+		// A live key goes only if no idle one is left anywhere.
+		if n := s.reclaimIdle(sh, now); n > 0 {
+			s.keys.Add(-int64(n - 1))
+			return true
+		}
+	}
 	switch in {
 	case 0:
 		sh.withdraw(victim)
@@ -477,9 +524,13 @@ func (s *Store) Reset(ctx context.Context, key store.Key) error {
 	sh.mu.Lock()
 	sh.withdraw(wordsOf(key))
 	sh.retireGrant(wordsOf(key), nil)
-	sh.logs.delete(wordsOf(key))
-	sh.ctrs.delete(wordsOf(key))
-	sh.smalls.delete(fingerprintOf(key))
+	var n int64
+	for _, deleted := range [3]bool{sh.logs.delete(wordsOf(key)), sh.ctrs.delete(wordsOf(key)), sh.smalls.delete(fingerprintOf(key))} {
+		if deleted {
+			n++
+		}
+	}
+	s.keys.Add(-n)
 	sh.mu.Unlock()
 	return nil
 }
@@ -503,7 +554,8 @@ func (s *Store) Len() int {
 }
 
 // Evictions returns how many keys were evicted to make room since New.
-// Idle keys dropped by the reclaimer are not counted.
+// Idle keys dropped by a sweep (the background reclaimer's, or one a full
+// store makes before it would evict a live key) are not counted.
 func (s *Store) Evictions() uint64 { return s.evictions.Load() }
 
 // Close stops the reclaimer and makes further calls return
@@ -537,20 +589,77 @@ func (s *Store) reclaim(every time.Duration) {
 // sweep drops the idle keys of one shard.
 func (s *Store) sweep(sh *shard) {
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	t := nowSec(s.now().UnixMilli())
+	n := sh.sweep(nowSec(s.now().UnixMilli()))
+	sh.mu.Unlock()
+	s.keys.Add(-int64(n))
+}
+
+// sweep drops the keys of sh idle at second t, under sh's lock, and
+// returns how many it dropped; the caller accounts for them in s.keys.
+func (sh *shard) sweep(t uint32) int {
+	n := 0
 	sh.logs.each(0, func(k keyWords, e *entry[window.Log]) (bool, bool) {
 		if t < e.expires {
 			return false, true
 		}
 		sh.withdraw(k)
 		sh.retireGrant(k, nil)
+		n++
 		return true, true
 	})
 	sh.ctrs.each(0, func(_ keyWords, e *entry[window.Counter]) (bool, bool) {
-		return t >= e.expires, true
+		if t < e.expires {
+			return false, true
+		}
+		n++
+		return true, true
 	})
 	sh.smalls.each(0, func(_ fingerprint, e *smallEntry) (bool, bool) {
-		return t >= e.expires, true
+		if t < e.expires {
+			return false, true
+		}
+		n++
+		return true, true
 	})
+	sh.swept.Store(t)
+	return n
+}
+
+// reclaimIdle runs under own's lock when the store is full and eviction's
+// sample of own found no idle key. Before a live key is evicted, it sweeps
+// the shards not yet swept in second now (own first; another only if its
+// lock is free, since waiting for it while holding own's could deadlock)
+// until one drops some idle keys, and returns how many that was; the caller
+// accounts for them in s.keys. Each shard is swept at most once a second
+// this way (keys go idle only when the second changes), so while the store
+// is full of live keys this costs at most one pass over all keys a second.
+func (s *Store) reclaimIdle(own *shard, now uint32) int {
+	if s.swept.Load() == now {
+		return 0
+	}
+	if own.swept.Load() != now {
+		if n := own.sweep(now); n > 0 {
+			return n
+		}
+	}
+	busy := false
+	for i := range s.shards {
+		sh := &s.shards[i]
+		if sh == own || sh.swept.Load() == now {
+			continue
+		}
+		if !sh.mu.TryLock() {
+			busy = true
+			continue
+		}
+		n := sh.sweep(now)
+		sh.mu.Unlock()
+		if n > 0 {
+			return n
+		}
+	}
+	if !busy {
+		s.swept.Store(now)
+	}
+	return 0
 }
