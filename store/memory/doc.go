@@ -19,7 +19,7 @@
 // The store holds at most [Config.MaxKeys] keys, counted across shards. A
 // new key in a full store takes the place of an idle key (one whose
 // admissions have all left their windows): first one sampled in its shard,
-// else one found by sweeping the shards, each at most once a second. Only
+// else those found by sweeping the shards that may hold one. Only
 // when no idle key is left does it evict a live one: of 8 keys sampled in
 // its shard, the one that is not limited and whose windows count the fewest
 // requests ([window.Log.Counted]). A limited key, one whose latest decision

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -68,9 +69,10 @@ func TestFullStoreReclaimsIdleKeysFirst(t *testing.T) {
 }
 
 // TestKeyCountMatchesTables: over random admissions of three kinds of key,
-// Reset, sweeps and clock steps, in a store small enough to evict, the
-// store-wide count always equals the keys the tables hold and never
-// exceeds MaxKeys.
+// some refused at once, Reset, sweeps and clock steps, in a store small
+// enough to evict, the store-wide count always equals the keys the tables
+// hold and never exceeds MaxKeys, and no shard's idleFrom is later than
+// the expiry of a key it holds.
 func TestKeyCountMatchesTables(t *testing.T) {
 	start := time.UnixMilli(1_700_000_000_000)
 	at := start
@@ -97,11 +99,36 @@ func TestKeyCountMatchesTables(t *testing.T) {
 		case r < 4:
 			at = at.Add(time.Duration(rng.IntN(120)-60) * time.Second)
 		default:
-			s.Take(ctx, store.Request{Key: k, Policy: &policies[rng.IntN(len(policies))], Cost: 1})
+			// Cost 3 is above the per-second limit: a new key asked
+			// that is stored idle.
+			s.Take(ctx, store.Request{Key: k, Policy: &policies[rng.IntN(len(policies))], Cost: 1 + 2*rng.IntN(2)})
 		}
 		if n, l := s.keys.Load(), s.Len(); n != int64(l) || l > 64 {
 			t.Fatalf("op %d: keys %d, Len %d; want equal, at most 64", op, n, l)
 		}
+		for i := range s.shards {
+			if from, least := s.shards[i].idleFrom.Load(), leastExpires(&s.shards[i]); from > least {
+				t.Fatalf("op %d: shard %d idleFrom %d, but a key expires at %d: a sweep would skip it", op, i, from, least)
+			}
+		}
 	}
 	t.Logf("%d evictions", s.Evictions())
+}
+
+// leastExpires returns the smallest expires of sh's keys, MaxUint32 if none.
+func leastExpires(sh *shard) uint32 {
+	least := uint32(math.MaxUint32)
+	sh.logs.each(0, func(_ keyWords, e *entry[window.Log]) (bool, bool) {
+		least = min(least, e.expires)
+		return false, true
+	})
+	sh.ctrs.each(0, func(_ keyWords, e *entry[window.Counter]) (bool, bool) {
+		least = min(least, e.expires)
+		return false, true
+	})
+	sh.smalls.each(0, func(_ fingerprint, e *smallEntry) (bool, bool) {
+		least = min(least, e.expires)
+		return false, true
+	})
+	return least
 }

@@ -74,8 +74,9 @@ type Store struct {
 	_         [64]byte
 	keys      atomic.Int64
 	evictions atomic.Uint64
-	// swept is the second in which reclaimIdle last found every shard
-	// swept already: no key anywhere can be idle until the next second.
+	// swept is the second in which reclaimIdle last found no shard that
+	// could hold an idle key (see shard.idleFrom), skipping none: none can
+	// until the next second, unless a key is stored idle (see lowerIdle).
 	swept atomic.Uint32
 	_     [44]byte
 }
@@ -96,17 +97,18 @@ var ErrInvalidConfig = errors.New("store/memory: invalid config")
 // window.SmallCounter lives whole in a 24-byte slot of smalls, keyed by a
 // fingerprint of its key; other counters live in ctrs.
 type shard struct {
-	mu       sync.Mutex
+	mu sync.Mutex
+	// idleFrom is a second before which no key of the shard is idle: at
+	// most the smallest expires of its keys. Sweeps set it to that, and a
+	// decision that stores an expires below it lowers it. Written under mu,
+	// next to it, so a decision that only compares finds it on a cache line
+	// it holds already; read without mu by reclaimIdle.
+	idleFrom atomic.Uint32
 	logs     table[keyWords, entry[window.Log]]
 	ctrs     table[keyWords, entry[window.Counter]]
 	smalls   table[fingerprint, smallEntry]
 	inflight map[store.Key][]uint64 // IDs of the concurrency leases held, see Acquire
 	sample   uint64                 // where the next eviction sample starts
-	// swept is the second of the shard's latest sweep, written under mu
-	// and read without it by reclaimIdle: keys go idle only when the
-	// second changes (see entry), so a shard swept in the current second
-	// holds no idle key.
-	swept atomic.Uint32
 
 	// The last sliding-log key refused here, to tell a hot key (see remember).
 	lastRefused keyWords
@@ -221,6 +223,7 @@ func New(cfg Config) (*Store, error) {
 		s.shards[i].smalls.seed = seed
 		s.shards[i].sample = seed
 		s.shards[i].inflight = make(map[store.Key][]uint64)
+		s.shards[i].idleFrom.Store(math.MaxUint32)
 	}
 	go s.reclaim(cfg.SweepInterval / time.Duration(cfg.Shards))
 	return s, nil
@@ -283,6 +286,7 @@ func (s *Store) Take(ctx context.Context, req store.Request) (d window.Decision,
 		sh.grantAfter(e, k, &req, &d, now, t, hadGrant)
 	}
 	e.note(&d, req.Policy, t)
+	s.lowerIdle(sh, e.expires, t)
 	sh.remember(e, k, prev, req.Policy, req.Cost, &d, t)
 	return d, nil
 }
@@ -312,6 +316,7 @@ func (s *Store) takeCounter(sh *shard, req *store.Request, now time.Time, t int6
 		if x := sec(t + 2*longestMs(req.Policy)); (d.Allowed || live) && x != e.expires {
 			e.expires = x
 		}
+		s.lowerIdle(sh, e.expires, t)
 		return d, nil
 	}
 	e := sh.ctrs.find(wordsOf(req.Key))
@@ -323,7 +328,23 @@ func (s *Store) takeCounter(sh *shard, req *store.Request, now time.Time, t int6
 	}
 	d := e.s.TakeAt(now, req.Policy, req.Cost)
 	e.note(&d, req.Policy, t)
+	s.lowerIdle(sh, e.expires, t)
 	return d, nil
+}
+
+// lowerIdle runs under sh's lock after a decision at t left one of its keys
+// with expires x, and keeps sh.idleFrom at most x. x is below it only for a
+// new key or one whose windows got shorter, so a decision on a known key
+// only compares. A key stored idle already (a new key whose only request
+// was refused counts nothing) makes the current second's sweeps due again.
+func (s *Store) lowerIdle(sh *shard, x uint32, t int64) {
+	if x >= sh.idleFrom.Load() {
+		return
+	}
+	sh.idleFrom.Store(x)
+	if x <= nowSec(t) {
+		s.swept.Store(0)
+	}
 }
 
 // room reports whether sh may take one more key at t, and if so holds a
@@ -598,8 +619,10 @@ func (s *Store) sweep(sh *shard) {
 // returns how many it dropped; the caller accounts for them in s.keys.
 func (sh *shard) sweep(t uint32) int {
 	n := 0
+	next := uint32(math.MaxUint32) // the smallest expires kept
 	sh.logs.each(0, func(k keyWords, e *entry[window.Log]) (bool, bool) {
 		if t < e.expires {
+			next = min(next, e.expires)
 			return false, true
 		}
 		sh.withdraw(k)
@@ -609,6 +632,7 @@ func (sh *shard) sweep(t uint32) int {
 	})
 	sh.ctrs.each(0, func(_ keyWords, e *entry[window.Counter]) (bool, bool) {
 		if t < e.expires {
+			next = min(next, e.expires)
 			return false, true
 		}
 		n++
@@ -616,28 +640,32 @@ func (sh *shard) sweep(t uint32) int {
 	})
 	sh.smalls.each(0, func(_ fingerprint, e *smallEntry) (bool, bool) {
 		if t < e.expires {
+			next = min(next, e.expires)
 			return false, true
 		}
 		n++
 		return true, true
 	})
-	sh.swept.Store(t)
+	sh.idleFrom.Store(next)
 	return n
 }
 
 // reclaimIdle runs under own's lock when the store is full and eviction's
 // sample of own found no idle key. Before a live key is evicted, it sweeps
-// the shards not yet swept in second now (own first; another only if its
-// lock is free, since waiting for it while holding own's could deadlock)
-// until one drops some idle keys, and returns how many that was; the caller
-// accounts for them in s.keys. Each shard is swept at most once a second
-// this way (keys go idle only when the second changes), so while the store
-// is full of live keys this costs at most one pass over all keys a second.
+// the shards that may hold an idle key at second now (idleFrom at most now:
+// own first; another only if its lock is free, since waiting for it while
+// holding own's could deadlock) until one drops some, and returns how many
+// that was; the caller accounts for them in s.keys. A sweep leaves idleFrom
+// at the shard's smallest expires, after now, so a shard is swept this way
+// at most once a second, and only when one of its keys has reached its
+// expiry second; if it was admitted again meanwhile, the sweep finds
+// nothing. A store full of keys that stay live therefore costs no sweeps;
+// at worst, one pass over all keys a second.
 func (s *Store) reclaimIdle(own *shard, now uint32) int {
 	if s.swept.Load() == now {
 		return 0
 	}
-	if own.swept.Load() != now {
+	if own.idleFrom.Load() <= now {
 		if n := own.sweep(now); n > 0 {
 			return n
 		}
@@ -645,7 +673,7 @@ func (s *Store) reclaimIdle(own *shard, now uint32) int {
 	busy := false
 	for i := range s.shards {
 		sh := &s.shards[i]
-		if sh == own || sh.swept.Load() == now {
+		if sh == own || sh.idleFrom.Load() > now {
 			continue
 		}
 		if !sh.mu.TryLock() {
