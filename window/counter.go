@@ -75,6 +75,22 @@ func (c *Counter) Idle(now time.Time, p *Policy) bool {
 // Reset forgets every count and releases the state.
 func (c *Counter) Reset() { c.p = nil }
 
+// Counted returns the largest cost any window of c holds in its current and
+// previous slots together, as of the latest write. No window's estimate
+// exceeds it then or later, so a store that drops c can admit at most that
+// much more in any window than c would have.
+func (c *Counter) Counted() int {
+	b := c.load()
+	if len(b) == 0 {
+		return 0
+	}
+	m := 0
+	for i := range int(b[0]) {
+		m = max(m, int(b[ctrHdr+2*i])+int(b[ctrHdr+2*i+1]))
+	}
+	return m
+}
+
 // TakeAt decides whether a request of cost n at now is admitted by every
 // window of p and, if so, counts it in all of them. p must be valid; n must be
 // at least 1. A clock that steps backwards re-anchors each window's current

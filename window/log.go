@@ -148,6 +148,16 @@ func (l *Log) Len() int {
 	return int(get32(unsafe.Slice(l.p, hdrWords)[4:]))
 }
 
+// Counted returns the total cost of the admissions l holds: those not
+// already older than the longest window when the latest admission was
+// recorded. No window of the policy counts more, then or later, so a store
+// that drops l can admit at most that much more in any window than l would
+// have.
+func (l *Log) Counted() int {
+	r := l.load()
+	return int(r.cumBefore(r.n) - r.cumBefore(0))
+}
+
 // Bytes returns the size of the log's state allocation, 0 when empty.
 func (l *Log) Bytes() int {
 	if l.p == nil {

@@ -104,6 +104,20 @@ func (c *SmallCounter) lastAt(t int64) int64 { return t - int64(int32(uint32(t)-
 // Reset forgets every count.
 func (c *SmallCounter) Reset() { *c = SmallCounter{} }
 
+// Counted returns the largest cost any window of c holds in its current and
+// previous slots together, as [Counter.Counted] does.
+func (c *SmallCounter) Counted() int {
+	n := 1
+	if c.spare()&smallTwo != 0 {
+		n = 2
+	}
+	m := 0
+	for i := range n {
+		m = max(m, int(c.n[2*i]&smallCount)+int(c.n[2*i+1]&smallCount))
+	}
+	return m
+}
+
 func (c *SmallCounter) decide(t int64, p *Policy, cost int, record bool) Decision {
 	// The state as a Counter's slots; a state kept for another number of
 	// windows starts over, as if empty (zero slots), as a Counter's does.

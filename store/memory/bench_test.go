@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
@@ -159,5 +160,49 @@ func BenchmarkBytesPerKey(b *testing.B) {
 			}
 			b.ReportMetric(perKey, "bytes/key")
 		})
+	}
+}
+
+// BenchmarkTakeNewKeyFull measures a flood of new keys, one request each,
+// into a store already full of keys that are live (inside their minute) but
+// not limited: every decision must evict one, as under an identity flood.
+// The clock moves 1µs per decision, so no key goes idle. An error (the
+// store refusing room) fails the benchmark.
+func BenchmarkTakeNewKeyFull(b *testing.B) {
+	p := window.Default()
+	ctx := context.Background()
+	for _, maxKeys := range []int{10_000, 1 << 20} {
+		run := func(b *testing.B, parallel bool) {
+			s := newStore(b, memory.Config{Now: tickingClock(time.Microsecond), MaxKeys: maxKeys})
+			for i := range maxKeys {
+				s.Take(ctx, store.Request{Key: keyN(uint64(i)), Policy: &p, Cost: 1})
+			}
+			var next atomic.Uint64
+			next.Store(uint64(maxKeys))
+			var failed atomic.Bool
+			b.ReportAllocs()
+			b.ResetTimer()
+			if !parallel {
+				for b.Loop() {
+					if _, err := s.Take(ctx, store.Request{Key: keyN(next.Add(1)), Policy: &p, Cost: 1}); err != nil {
+						failed.Store(true)
+					}
+				}
+			} else {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := s.Take(ctx, store.Request{Key: keyN(next.Add(1)), Policy: &p, Cost: 1}); err != nil {
+							failed.Store(true)
+						}
+					}
+				})
+			}
+			if failed.Load() {
+				b.Fatal("a new key was refused room")
+			}
+		}
+		name := fmt.Sprintf("maxkeys=%d", maxKeys)
+		b.Run(name+"/serial", func(b *testing.B) { run(b, false) })
+		b.Run(name+"/parallel", func(b *testing.B) { run(b, true) })
 	}
 }

@@ -23,11 +23,24 @@ type Config struct {
 	// It is called from many goroutines at once, so it must be safe for
 	// concurrent use.
 	Now func() time.Time
-	// MaxKeys bounds the number of keys tracked. Zero means 1<<20 (about a
-	// million). When a shard is full, a new key evicts an idle key, else the
-	// least recently admitted key that is not currently limited; a limited
-	// key is never evicted. If no sampled key can go, Take returns
+	// MaxKeys bounds the number of keys tracked, in all shards together.
+	// Zero means 1<<20 (about a million). A full store makes room for a new
+	// key by dropping idle keys (whose admissions have all left their
+	// windows), and only when it finds none, by evicting one of 8 keys
+	// sampled in the new key's shard: of those not limited, the one whose
+	// windows count the fewest requests. A limited key (its latest decision
+	// refused, or left a window with no room, and that wait has not passed)
+	// is never evicted; if every sampled key is limited, Take returns
 	// [store.ErrFull] and the caller's failure policy decides.
+	//
+	// Evicting a key forgets what its windows counted: its client may then
+	// be admitted, within each window's span, up to that count beyond the
+	// window's limit. That is less than the limit, since an evicted key had
+	// room left, and usually far less, since it is the lightest key sampled.
+	// While fewer than MaxKeys keys are live (a key is live until its last
+	// admission has left its longest window, to the next whole second), no
+	// live key is evicted, unless the idle keys that could make room are
+	// all in shards other requests hold locked at that instant.
 	MaxKeys int
 	// Shards is the number of independently locked partitions, a power of
 	// two. Zero means 64.
@@ -46,13 +59,26 @@ type Store struct {
 	now       func() time.Time
 	shards    []shard
 	mask      uint64
-	perShard  int
+	maxKeys   int64
 	closed    atomic.Bool
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
-	evictions atomic.Uint64
 	leases    atomic.Uint64 // last lease ID handed out
+
+	// keys counts the keys of every shard, plus places reserved by room
+	// for keys about to be inserted; it never exceeds maxKeys. It and
+	// evictions are written by every new key while the store is full, so
+	// they live on a cache line of their own, away from closed, which
+	// every Take reads.
+	_         [64]byte
+	keys      atomic.Int64
+	evictions atomic.Uint64
+	// swept is the second in which reclaimIdle last found no shard that
+	// could hold an idle key (see shard.idleFrom), skipping none: none can
+	// until the next second, unless a key is stored idle (see lowerIdle).
+	swept atomic.Uint32
+	_     [44]byte
 }
 
 var (
@@ -71,7 +97,13 @@ var ErrInvalidConfig = errors.New("store/memory: invalid config")
 // window.SmallCounter lives whole in a 24-byte slot of smalls, keyed by a
 // fingerprint of its key; other counters live in ctrs.
 type shard struct {
-	mu       sync.Mutex
+	mu sync.Mutex
+	// idleFrom is a second before which no key of the shard is idle: at
+	// most the smallest expires of its keys. Sweeps set it to that, and a
+	// decision that stores an expires below it lowers it. Written under mu,
+	// next to it, so a decision that only compares finds it on a cache line
+	// it holds already; read without mu by reclaimIdle.
+	idleFrom atomic.Uint32
 	logs     table[keyWords, entry[window.Log]]
 	ctrs     table[keyWords, entry[window.Counter]]
 	smalls   table[fingerprint, smallEntry]
@@ -104,9 +136,13 @@ type shard struct {
 // whole seconds since the Unix epoch (see sec): rounded up, so a key is never
 // thought idle or unlimited early.
 type entry[S any] struct {
-	s            S
-	expires      uint32 // second from which nothing counted can matter: idle
-	limitedUntil uint32 // second before which a cost-1 request may be rejected
+	s       S
+	expires uint32 // second from which nothing counted can matter: idle
+	// limitedUntil is the second before which a cost-1 request may be
+	// rejected because of what the latest decision saw: it refused, or
+	// left a window with no room. 0 when it admitted and left room in
+	// every window: such a key is not limited at all.
+	limitedUntil uint32
 }
 
 // fingerprint stands for a store.Key in the small-counter table: its last 8
@@ -167,18 +203,18 @@ func New(cfg Config) (*Store, error) {
 		cfg.Shards = 64
 	}
 	for cfg.Shards > 1 && cfg.MaxKeys/cfg.Shards < 16 {
-		cfg.Shards /= 2 // small tables: fewer shards so the bound stays exact
+		cfg.Shards /= 2 // small tables: enough keys per shard for eviction's sample
 	}
 	if cfg.SweepInterval == 0 {
 		cfg.SweepInterval = time.Minute
 	}
 	s := &Store{
-		now:      cfg.Now,
-		shards:   make([]shard, cfg.Shards),
-		mask:     uint64(cfg.Shards - 1),
-		perShard: cfg.MaxKeys / cfg.Shards,
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		now:     cfg.Now,
+		shards:  make([]shard, cfg.Shards),
+		mask:    uint64(cfg.Shards - 1),
+		maxKeys: int64(cfg.MaxKeys),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	for i := range s.shards {
 		seed := rand.Uint64()
@@ -187,6 +223,7 @@ func New(cfg Config) (*Store, error) {
 		s.shards[i].smalls.seed = seed
 		s.shards[i].sample = seed
 		s.shards[i].inflight = make(map[store.Key][]uint64)
+		s.shards[i].idleFrom.Store(math.MaxUint32)
 	}
 	go s.reclaim(cfg.SweepInterval / time.Duration(cfg.Shards))
 	return s, nil
@@ -249,6 +286,7 @@ func (s *Store) Take(ctx context.Context, req store.Request) (d window.Decision,
 		sh.grantAfter(e, k, &req, &d, now, t, hadGrant)
 	}
 	e.note(&d, req.Policy, t)
+	s.lowerIdle(sh, e.expires, t)
 	sh.remember(e, k, prev, req.Policy, req.Cost, &d, t)
 	return d, nil
 }
@@ -278,6 +316,7 @@ func (s *Store) takeCounter(sh *shard, req *store.Request, now time.Time, t int6
 		if x := sec(t + 2*longestMs(req.Policy)); (d.Allowed || live) && x != e.expires {
 			e.expires = x
 		}
+		s.lowerIdle(sh, e.expires, t)
 		return d, nil
 	}
 	e := sh.ctrs.find(wordsOf(req.Key))
@@ -289,13 +328,37 @@ func (s *Store) takeCounter(sh *shard, req *store.Request, now time.Time, t int6
 	}
 	d := e.s.TakeAt(now, req.Policy, req.Cost)
 	e.note(&d, req.Policy, t)
+	s.lowerIdle(sh, e.expires, t)
 	return d, nil
 }
 
-// room reports whether sh can take one more key at t, evicting one if it is
-// full.
+// lowerIdle runs under sh's lock after a decision at t left one of its keys
+// with expires x, and keeps sh.idleFrom at most x. x is below it only for a
+// new key or one whose windows got shorter, so a decision on a known key
+// only compares. A key stored idle already (a new key whose only request
+// was refused counts nothing) makes the current second's sweeps due again.
+func (s *Store) lowerIdle(sh *shard, x uint32, t int64) {
+	if x >= sh.idleFrom.Load() {
+		return
+	}
+	sh.idleFrom.Store(x)
+	if x <= nowSec(t) {
+		s.swept.Store(0)
+	}
+}
+
+// room reports whether sh may take one more key at t, and if so holds a
+// place for it in s.keys. The bound is on the whole store, not per shard:
+// keys are spread over shards at random, so a per-shard bound would make
+// the fullest shard evict live keys while the store still had room. A full
+// store makes room by evicting from sh (see evict).
 func (s *Store) room(sh *shard, t int64) bool {
-	return sh.len() < s.perShard || s.evict(sh, t)
+	for n := s.keys.Load(); n < s.maxKeys; n = s.keys.Load() {
+		if s.keys.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+	return s.evict(sh, t)
 }
 
 // len returns the number of keys sh holds.
@@ -332,9 +395,17 @@ func (e *entry[S]) note(d *window.Decision, p *window.Policy, t int64) {
 			}
 		}
 	}
+	// A key admitted with room left in every window is not limited at all:
+	// rounding t itself up to the next second would protect every key
+	// touched in the current second from eviction, and a flood of new keys
+	// would then fill the store with keys no eviction may take.
+	var x uint32
+	if until > t {
+		x = sec(until)
+	}
 	// Written only when it changes (whole seconds, so rarely): an unchanged
 	// slot stays shared between CPU caches when one key is hot.
-	if x := sec(until); x != e.limitedUntil {
+	if x != e.limitedUntil {
 		e.limitedUntil = x
 	}
 }
@@ -342,29 +413,41 @@ func (e *entry[S]) note(d *window.Decision, p *window.Policy, t int64) {
 // evictSample is how many keys a full shard inspects to make room.
 const evictSample = 8
 
-// evict makes room in a full shard: an idle key if one is sampled, else the
-// sampled key that expires soonest among those not currently limited. It
-// reports whether a key was removed. Samples start where the last one ended,
-// so successive evictions walk the whole table.
+// evict makes room for a new key of sh in a full store, and reports whether
+// it did; the place freed is the new key's (s.keys is unchanged). It drops
+// an idle key of sh if one is sampled; else every idle key it can find (see
+// reclaimIdle); else, among the sampled keys of sh not currently limited,
+// the one whose windows count the least (ties: the one expiring soonest).
+// Dropping a key can admit at most what its windows count (see
+// window.Log.Counted), so that is the sampled key whose loss can cost the
+// fewest requests admitted beyond the limits. Samples start where the last
+// one ended, so successive evictions walk the whole table.
 func (s *Store) evict(sh *shard, t int64) bool {
 	// The victim is remembered by where it lives: which table (0 logs, 1
 	// counters, 2 small counters) and its key there.
 	var victim keyWords
 	var victimFP fingerprint
 	var victimExp uint32
+	victimCounted := 0
 	in := -1
 	idle := false
 	seen := 0
 	now := nowSec(t)
 	at := time.UnixMilli(t)
-	consider := func(table int, k keyWords, f fingerprint, expires uint32, limited bool) bool {
+	// consider looks at one sampled key; counted is only asked for a key
+	// that is neither idle nor limited (a log's is in its buffer, one more
+	// memory access).
+	consider := func(table int, k keyWords, f fingerprint, expires uint32, limited bool, counted func() int) bool {
 		seen++
 		if now >= expires {
 			victim, victimFP, in, victimExp, idle = k, f, table, expires, true
 			return false
 		}
-		if !limited && (in < 0 || expires < victimExp) {
-			victim, victimFP, in, victimExp = k, f, table, expires
+		if limited {
+			return seen < evictSample
+		}
+		if n := counted(); in < 0 || n < victimCounted || (n == victimCounted && expires < victimExp) {
+			victim, victimFP, in, victimExp, victimCounted = k, f, table, expires, n
 		}
 		return seen < evictSample
 	}
@@ -374,17 +457,17 @@ func (s *Store) evict(sh *shard, t int64) bool {
 	tables := [3]func(){
 		func() {
 			sh.logs.each(start, func(k keyWords, e *entry[window.Log]) (bool, bool) {
-				return false, consider(0, k, fingerprint{}, e.expires, now < e.limitedUntil)
+				return false, consider(0, k, fingerprint{}, e.expires, now < e.limitedUntil, e.s.Counted)
 			})
 		},
 		func() {
 			sh.ctrs.each(start, func(k keyWords, e *entry[window.Counter]) (bool, bool) {
-				return false, consider(1, k, fingerprint{}, e.expires, now < e.limitedUntil)
+				return false, consider(1, k, fingerprint{}, e.expires, now < e.limitedUntil, e.s.Counted)
 			})
 		},
 		func() {
 			sh.smalls.each(start, func(f fingerprint, e *smallEntry) (bool, bool) {
-				return false, consider(2, keyWords{}, f, e.expires, e.s.LimitedAt(at))
+				return false, consider(2, keyWords{}, f, e.expires, e.s.LimitedAt(at), e.s.Counted)
 			})
 		},
 	}
@@ -395,6 +478,13 @@ func (s *Store) evict(sh *shard, t int64) bool {
 		tables[(int(sh.sample>>33%3)+j)%3]()
 	}
 	sh.sample = sh.sample*6364136223846793005 + 1442695040888963407
+	if !idle {
+		// A live key goes only if no idle one is left anywhere.
+		if n := s.reclaimIdle(sh, now); n > 0 {
+			s.keys.Add(-int64(n - 1))
+			return true
+		}
+	}
 	switch in {
 	case 0:
 		sh.withdraw(victim)
@@ -457,9 +547,13 @@ func (s *Store) Reset(ctx context.Context, key store.Key) error {
 	sh.mu.Lock()
 	sh.withdraw(wordsOf(key))
 	sh.retireGrant(wordsOf(key), nil)
-	sh.logs.delete(wordsOf(key))
-	sh.ctrs.delete(wordsOf(key))
-	sh.smalls.delete(fingerprintOf(key))
+	var n int64
+	for _, deleted := range [3]bool{sh.logs.delete(wordsOf(key)), sh.ctrs.delete(wordsOf(key)), sh.smalls.delete(fingerprintOf(key))} {
+		if deleted {
+			n++
+		}
+	}
+	s.keys.Add(-n)
 	sh.mu.Unlock()
 	return nil
 }
@@ -483,7 +577,8 @@ func (s *Store) Len() int {
 }
 
 // Evictions returns how many keys were evicted to make room since New.
-// Idle keys dropped by the reclaimer are not counted.
+// Idle keys dropped by a sweep (the background reclaimer's, or one a full
+// store makes before it would evict a live key) are not counted.
 func (s *Store) Evictions() uint64 { return s.evictions.Load() }
 
 // Close stops the reclaimer and makes further calls return
@@ -517,20 +612,84 @@ func (s *Store) reclaim(every time.Duration) {
 // sweep drops the idle keys of one shard.
 func (s *Store) sweep(sh *shard) {
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	t := nowSec(s.now().UnixMilli())
+	n := sh.sweep(nowSec(s.now().UnixMilli()))
+	sh.mu.Unlock()
+	s.keys.Add(-int64(n))
+}
+
+// sweep drops the keys of sh idle at second t, under sh's lock, and
+// returns how many it dropped; the caller accounts for them in s.keys.
+func (sh *shard) sweep(t uint32) int {
+	n := 0
+	next := uint32(math.MaxUint32) // the smallest expires kept
 	sh.logs.each(0, func(k keyWords, e *entry[window.Log]) (bool, bool) {
 		if t < e.expires {
+			next = min(next, e.expires)
 			return false, true
 		}
 		sh.withdraw(k)
 		sh.retireGrant(k, nil)
+		n++
 		return true, true
 	})
 	sh.ctrs.each(0, func(_ keyWords, e *entry[window.Counter]) (bool, bool) {
-		return t >= e.expires, true
+		if t < e.expires {
+			next = min(next, e.expires)
+			return false, true
+		}
+		n++
+		return true, true
 	})
 	sh.smalls.each(0, func(_ fingerprint, e *smallEntry) (bool, bool) {
-		return t >= e.expires, true
+		if t < e.expires {
+			next = min(next, e.expires)
+			return false, true
+		}
+		n++
+		return true, true
 	})
+	sh.idleFrom.Store(next)
+	return n
+}
+
+// reclaimIdle runs under own's lock when the store is full and eviction's
+// sample of own found no idle key. Before a live key is evicted, it sweeps
+// the shards that may hold an idle key at second now (idleFrom at most now:
+// own first; another only if its lock is free, since waiting for it while
+// holding own's could deadlock) until one drops some, and returns how many
+// that was; the caller accounts for them in s.keys. A sweep leaves idleFrom
+// at the shard's smallest expires, after now, so a shard is swept this way
+// at most once a second, and only when one of its keys has reached its
+// expiry second; if it was admitted again meanwhile, the sweep finds
+// nothing. A store full of keys that stay live therefore costs no sweeps;
+// at worst, one pass over all keys a second.
+func (s *Store) reclaimIdle(own *shard, now uint32) int {
+	if s.swept.Load() == now {
+		return 0
+	}
+	if own.idleFrom.Load() <= now {
+		if n := own.sweep(now); n > 0 {
+			return n
+		}
+	}
+	busy := false
+	for i := range s.shards {
+		sh := &s.shards[i]
+		if sh == own || sh.idleFrom.Load() > now {
+			continue
+		}
+		if !sh.mu.TryLock() {
+			busy = true
+			continue
+		}
+		n := sh.sweep(now)
+		sh.mu.Unlock()
+		if n > 0 {
+			return n
+		}
+	}
+	if !busy {
+		s.swept.Store(now)
+	}
+	return 0
 }

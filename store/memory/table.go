@@ -143,11 +143,13 @@ func (t *table[K, V]) insertSlot(k K) *V {
 	return &t.slots[i].v
 }
 
-// delete removes k if present.
-func (t *table[K, V]) delete(k K) {
-	if i := t.locate(k); i >= 0 {
+// delete removes k if present, and reports whether it was.
+func (t *table[K, V]) delete(k K) bool {
+	i := t.locate(k)
+	if i >= 0 {
 		t.deleteAt(i)
 	}
+	return i >= 0
 }
 
 // deleteAt empties slot i and moves later members of its probe run back, so
