@@ -26,8 +26,9 @@ func TestLogCountedSteps(t *testing.T) {
 		{"t0plus100ms cost 3", 100 * time.Millisecond, 3, true, 4},
 		{"t0plus200ms cost 6 refused", 200 * time.Millisecond, 6, false, 4}, // counts nowhere
 		{"t0plus30s cost 5", 30 * time.Second, 5, true, 9},
-		// At t0+60s the entry of t0 is a minute old: the admission drops it.
-		{"t0plus60s", time.Minute, 1, true, 9},
+		// At t0+60.001s the entry of t0 is surely more than a minute old
+		// (see Window): the admission drops it.
+		{"t0plus60001ms", time.Minute + time.Millisecond, 1, true, 9},
 		// A refusal drops nothing, though the minute has moved on.
 		{"t0plus90500ms cost 6 refused", 90*time.Second + 500*time.Millisecond, 6, false, 9},
 		{"t0plus200s cost 2", 200 * time.Second, 2, true, 2},

@@ -38,9 +38,10 @@ func TestR51SprayAgainstAFullStore(t *testing.T) {
 			admitted++
 		}
 	}
-	// 59 requests, one every 500 ms: 0 s to 29 s.
+	// 59 requests, one every 501 ms (an entry stays a millisecond past
+	// the window's length, see window.Window): 0 s to 29.058 s.
 	for i := range 59 {
-		take(time.Duration(i) * 500 * time.Millisecond)
+		take(time.Duration(i) * 501 * time.Millisecond)
 	}
 	if admitted != 59 {
 		t.Fatalf("client admitted %d of its first 59, want 59", admitted)
@@ -56,10 +57,10 @@ func TestR51SprayAgainstAFullStore(t *testing.T) {
 			full++
 		}
 	}
-	// 40 more from the client, one every 500 ms from 31 s to 50.5 s: all
+	// 40 more from the client, one every 501 ms from 31 s to 50.539 s: all
 	// within a minute of its first request.
 	for i := range 40 {
-		take(31*time.Second + time.Duration(i)*500*time.Millisecond)
+		take(31*time.Second + time.Duration(i)*501*time.Millisecond)
 	}
 	t.Logf("spray: %d keys, %d evictions, %d refused room; client admitted %d in the minute", s.Len(), s.Evictions(), full, admitted)
 	if full > 0 {
