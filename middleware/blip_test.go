@@ -5,44 +5,27 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ratekit/ratekit/middleware"
-	"github.com/ratekit/ratekit/store"
 	"github.com/ratekit/ratekit/store/memory"
 	"github.com/ratekit/ratekit/store/storetest"
-	"github.com/ratekit/ratekit/window"
 )
 
 // This file uses only the middleware's exported API (New, Config, Handler),
 // so that it holds whatever the package's internals become.
 
-// blipStore stands for a shared store that times out on demand: while
-// failing is above zero, each decision fails (and counts nothing), as one
-// past the Redis store's timeout does.
-type blipStore struct {
-	store.Store
-	failing atomic.Int64
-}
-
-func (s *blipStore) Take(ctx context.Context, req store.Request) (window.Decision, error) {
-	if s.failing.Add(-1) >= 0 {
-		return window.Decision{}, context.DeadlineExceeded
-	}
-	return s.Store.Take(ctx, req)
-}
-
 // blipFixture is three limiters sharing one store, under the default
 // 60/min + 2/s with LocalFallback and FallbackInstances 3, so that each
 // fallback enforces 20/min + 1/s (2/3 rounded down, raised to 1). The
-// shared store's clock stands still, so every request falls in one second
+// shared store fails on demand (storetest.Faulty), as one past the Redis
+// store's timeout does: the decision counts nothing. Its clock stands still, so every request falls in one second
 // of it; the fallbacks read the wall clock, and the tests take
 // milliseconds of it (they check).
 type blipFixture struct {
 	t         *testing.T
-	store     *blipStore
+	store     *storetest.Faulty
 	instances []http.Handler
 	start     time.Time
 	admitted  int // answers 200
@@ -57,7 +40,7 @@ func newBlipFixture(t *testing.T, cfg middleware.Config) *blipFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { shared.Close() })
-	f := &blipFixture{t: t, store: &blipStore{Store: shared}, start: time.Now()}
+	f := &blipFixture{t: t, store: storetest.NewFaulty(shared), start: time.Now()}
 	cfg.Store, cfg.HashKey, cfg.OnStoreError, cfg.FallbackInstances = f.store, []byte("shared"), middleware.LocalFallback, 3
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	for range 3 {
@@ -89,26 +72,27 @@ func (f *blipFixture) send(instance int) {
 // have seen start in the test: 1 unless the machine stalled.
 func (f *blipFixture) seconds() int { return int(time.Since(f.start)/time.Second) + 1 }
 
-// TestR52BlipUnderLocalFallback: a client is admitted twice through the
+// TestBlipUnderLocalFallback: a client is admitted twice through the
 // shared store, filling its second. A single timed-out decision then goes
 // to that instance's fallback, which has counted nothing, and admits it:
 // one request beyond the shared count, never more (a fallback admits at
 // most its share, 1 a second here). With every instance blipping in that
-// second, the client gets at most 2 + 3×1 = 5.
-func TestR52BlipUnderLocalFallback(t *testing.T) {
+// second, the client gets at most 2 + 3×1 = 5 (catalogue R52).
+func TestBlipUnderLocalFallback(t *testing.T) {
 	f := newBlipFixture(t, middleware.Config{})
 	f.send(0)
 	f.send(0)
 	if f.admitted != 2 || f.degraded != 0 {
 		t.Fatalf("shared store: %d of 2 admitted, %d degraded; want 2, 0", f.admitted, f.degraded)
 	}
-	f.store.failing.Store(1) // one decision times out
+	f.store.Fail(context.DeadlineExceeded) // one decision times out
 	f.send(0)
+	f.store.Fail(nil)
 	single := f.admitted - 2
 	if f.degraded != 1 || single > f.seconds() {
 		t.Errorf("one timed-out decision: %d admitted beyond the shared count, %d degraded; want at most 1, 1", single, f.degraded)
 	}
-	f.store.failing.Store(1 << 30) // the store stays away: every instance falls back
+	f.store.Fail(context.DeadlineExceeded) // the store stays away: every instance falls back
 	for range 10 {
 		f.send(0)
 	}
@@ -126,20 +110,42 @@ func TestR52BlipUnderLocalFallback(t *testing.T) {
 	}
 }
 
-// TestR52BlipAfterARefusal: once the shared store has refused a client, an
+// TestBlipAfterARefusal: once the shared store has refused a client, an
 // instance repeats the refusal from its deny cache (for the Retry-After, at
 // most DenyCacheTTL, 1 s by default) without asking the store, so a blip
-// in that time admits nothing beyond the shared count.
-func TestR52BlipAfterARefusal(t *testing.T) {
+// in that time admits nothing beyond the shared count (catalogue R52).
+func TestBlipAfterARefusal(t *testing.T) {
 	f := newBlipFixture(t, middleware.Config{})
 	for range 3 {
 		f.send(0) // admitted, admitted, refused
 	}
-	f.store.failing.Store(1 << 30)
+	f.store.Fail(context.DeadlineExceeded)
 	for range 10 {
 		f.send(0)
 	}
 	if f.admitted != 2 || f.degraded != 0 {
 		t.Errorf("a refused client during a blip: %d admitted, %d degraded; want 2, 0 (the deny cache answers)", f.admitted, f.degraded)
+	}
+}
+
+// TestRefusalOutlivesDenyCacheTTL: past the deny cache's TTL a refused
+// client's next request asks the store again; when that decision fails,
+// the refusal the store gave, whose Retry-After has not passed, still
+// answers (marked degraded), instead of a fallback that counted nothing.
+func TestRefusalOutlivesDenyCacheTTL(t *testing.T) {
+	f := newBlipFixture(t, middleware.Config{DenyCacheTTL: time.Millisecond})
+	for range 3 {
+		f.send(0) // admitted, admitted, refused with Retry-After 1 s
+	}
+	time.Sleep(5 * time.Millisecond) // past the TTL, well within the Retry-After
+	f.store.Fail(context.DeadlineExceeded)
+	for range 10 {
+		f.send(0)
+	}
+	if f.admitted != 2 || f.seconds() > 1 {
+		t.Errorf("a client refused 5 ms ago, during a blip: %d admitted (%d degraded), want 2", f.admitted, f.degraded)
+	}
+	if f.degraded != 10 {
+		t.Errorf("%d of 10 answers during the blip marked degraded, want 10", f.degraded)
 	}
 }

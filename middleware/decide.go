@@ -153,6 +153,16 @@ func (l *Limiter) take(ctx context.Context, c *call, fb *policy) error {
 		dc.breaker.Failure(probe)
 	}
 	l.observe.ObserveStoreError(ctx, l.kindOf(err))
+	// A refusal the store gave this bucket, whose Retry-After has not
+	// passed though the deny cache's TTL has, is a truer answer than any
+	// failure policy: the fallback counted none of the bucket's shared
+	// admissions, and failing open would admit a client the store had
+	// just refused.
+	if d, ok := dc.deny.Refusal(&q, c.now); ok {
+		l.logFailure(err)
+		c.d, c.degraded = d, true
+		return nil
+	}
 	if dc.fallback == nil || c.cost > fb.minLimit {
 		// A cost above the local share could never pass there: the
 		// failure policy answers rather than a Retry-After that would

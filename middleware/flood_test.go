@@ -16,7 +16,7 @@ import (
 // This file uses only the middleware's exported API (New, Config, Handler),
 // so that it holds whatever the package's internals become.
 
-// TestR50IdentityFlood: 30,000 new client addresses, as fast as the
+// TestIdentityFlood: 30,000 new client addresses, as fast as the
 // middleware takes them, against a memory store bounded to 10,000 keys.
 // None of them is served degraded (the store makes room by evicting keys
 // that still have quota), and a new client arriving afterwards still gets at
@@ -24,7 +24,7 @@ import (
 //
 // Real clock (the flood must land within about a second of wall time, as
 // an attacker's would): skipped with -short.
-func TestR50IdentityFlood(t *testing.T) {
+func TestIdentityFlood(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real clock")
 	}

@@ -186,6 +186,13 @@ func (s *denyShard) expired(e *denyEntry, now int64) bool {
 	return elapsed < 0 || elapsed >= min(int64(e.d.RetryAfter), s.ttl)
 }
 
+// lapsed reports whether e's refusal no longer holds at now: its
+// RetryAfter has passed, or the clock is before the put.
+func lapsed(e *denyEntry, now int64) bool {
+	elapsed := now - e.at
+	return elapsed < 0 || elapsed >= int64(e.d.RetryAfter)
+}
+
 func (s *denyShard) remove(key store.Key, i int32) {
 	delete(s.index, key)
 	s.slots[i] = denyEntry{}
@@ -211,10 +218,25 @@ func (c *Cache) Forget(key store.Key) {
 // stays zero). Remaining counts are returned unchanged, since a rejection
 // changes no state; a window that was not binding may meanwhile have freed
 // some, so they can only understate. ok is false when key is absent or its
-// entry expired (elapsed >= RetryAfter or the TTL, or now before the put),
-// and an expired entry is dropped; ok is also false when the entry was put
-// for another policy or cost than q's (it stays). Get does not allocate.
+// entry expired (elapsed >= RetryAfter or the TTL, or now before the put);
+// an entry whose RetryAfter has passed is dropped, one past only the TTL
+// stays for [Cache.Refusal]. ok is also false when the entry was put for
+// another policy or cost than q's (it stays). Get does not allocate.
 func (c *Cache) Get(q *Query, now time.Time) (d window.Decision, ok bool) {
+	return c.get(q, now, true)
+}
+
+// Refusal is Get without the TTL, for when the store cannot be asked: the
+// rejection of q still in force at now, however long ago the store gave
+// it, as long as its RetryAfter has not passed. Repeating it admits nothing
+// the store would not have; the TTL bounds only how long a refusal stands
+// in for asking a store that answers.
+func (c *Cache) Refusal(q *Query, now time.Time) (d window.Decision, ok bool) {
+	return c.get(q, now, false)
+}
+
+// get is Get, and Refusal when ttl is false.
+func (c *Cache) get(q *Query, now time.Time, ttl bool) (d window.Decision, ok bool) {
 	if c == nil {
 		return d, false
 	}
@@ -232,8 +254,12 @@ func (c *Cache) Get(q *Query, now time.Time) (d window.Decision, ok bool) {
 		return d, false
 	}
 	t := int64(now.Sub(s.base))
-	if s.expired(e, t) {
+	if lapsed(e, t) {
 		s.remove(key, i)
+		s.mu.Unlock()
+		return d, false
+	}
+	if ttl && s.expired(e, t) {
 		s.mu.Unlock()
 		return d, false
 	}

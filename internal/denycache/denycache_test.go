@@ -423,8 +423,19 @@ func TestDenyCacheTTL(t *testing.T) {
 	if _, ok := c.Get(denyReq(key), denyT0.Add(time.Second)); ok {
 		t.Error("at the TTL: still answers")
 	}
-	if n := c.Len(); n != 0 {
-		t.Errorf("after the TTL: %d entries, want the expired one dropped", n)
+	// Past the TTL the refusal still holds for Refusal, counted down, until
+	// its own RetryAfter.
+	if n := c.Len(); n != 1 {
+		t.Errorf("after the TTL: %d entries, want the refusal kept for Refusal", n)
+	}
+	if d, ok := c.Refusal(denyReq(key), denyT0.Add(10*time.Second)); !ok || d.RetryAfter != 30*time.Second {
+		t.Errorf("Refusal 10s after the put: hit %v, RetryAfter %v; want a hit, 30s", ok, d.RetryAfter)
+	}
+	if _, ok := c.Refusal(&Query{Key: key, Policy: denyPolicy, Cost: 2}, denyT0.Add(10*time.Second)); ok {
+		t.Error("Refusal answers another cost")
+	}
+	if _, ok := c.Refusal(denyReq(key), denyT0.Add(40*time.Second)); ok || c.Len() != 0 {
+		t.Errorf("Refusal at the RetryAfter: hit %v, %d entries; want a miss and the entry dropped", ok, c.Len())
 	}
 	short := denyRejection() // RetryAfter 700ms, under the TTL
 	c.Put(denyReq(key), &short, denyT0)

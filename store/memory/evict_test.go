@@ -13,13 +13,13 @@ import (
 	"github.com/ratekit/ratekit/window"
 )
 
-// TestR51SprayAgainstAFullStore: a client at 59 of its 60 a minute, then
+// TestSprayAgainstAFullStore: a client at 59 of its 60 a minute, then
 // 20,000 new keys of one request each through a store bounded to 4,096,
 // then 40 more requests from the client within the same minute. Eviction
 // must take the sprayed keys, which each counted one request, and not the
 // client's, which counted 59: the client gets exactly 60 in the minute, and
 // no sprayed key is refused room.
-func TestR51SprayAgainstAFullStore(t *testing.T) {
+func TestSprayAgainstAFullStore(t *testing.T) {
 	clk := storetest.NewClock(storetest.Start)
 	s := newStore(t, memory.Config{Now: clk.Now, MaxKeys: 4096, SweepInterval: time.Hour})
 	p := window.Default() // 60/min + 2/s
