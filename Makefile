@@ -6,7 +6,7 @@ BENCHOUT  ?= bench.txt
 SOAK      ?= 5m
 CONTRIB   := contrib/gin contrib/echo contrib/grpc contrib/otel
 
-.PHONY: test race bench compare lint fuzz-smoke fuzz cover importcheck load soak long contrib
+.PHONY: test race bench compare lint fuzz-smoke fuzz cover importcheck load soak long contrib alerts
 
 # test: the gate CI runs: vet, every test with the race detector, then a few seconds of each fuzz target.
 test:
@@ -36,6 +36,10 @@ lint: importcheck
 # contrib: vet and test each integration module (gin, echo, gRPC, OpenTelemetry), each in its own go.mod.
 contrib:
 	@set -e; for m in $(CONTRIB); do echo "contrib: $$m"; (cd $$m && $(GO) vet ./... && $(GO) test -race -count=1 -shuffle=on ./...); done
+
+# alerts: promtool check rules and the unit tests of docs/alerts.rules.yml (builds the pinned promtool once, then reuses it).
+alerts:
+	@GO=$(GO) ./.ci/alerts
 
 # importcheck: window and headers import nothing of ours but window; no library package imports middleware.
 importcheck:
