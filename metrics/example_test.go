@@ -33,6 +33,9 @@ func ExampleNew() {
 		for _, m := range mf.GetMetric() {
 			switch mf.GetName() {
 			case "ratekit_requests_total", "ratekit_limited_total", "ratekit_store_errors_total":
+				if m.GetCounter().GetValue() == 0 {
+					continue // every kind of store error is a series from the start, at 0
+				}
 				fmt.Print(mf.GetName(), "{")
 				for i, lp := range m.GetLabel() {
 					if i > 0 {

@@ -188,6 +188,12 @@ func New(cfg Config) *Collector {
 	}
 	c.other = &routeEntry{label: LabelOther}
 	c.routeCache.Store(&map[string]*routeEntry{})
+	// Every kind of failure is a series from the start, at 0: rate() needs
+	// two samples, so a series that appeared with the first failure would
+	// hide it from the store-errors alert.
+	for _, k := range storeKinds {
+		c.storeErrors.WithLabelValues(k)
+	}
 	if c.keys != nil {
 		c.memKeys = prometheus.NewDesc("ratekit_memory_keys",
 			"Keys currently tracked by the in-memory store.", nil, nil)
