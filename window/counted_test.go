@@ -45,8 +45,8 @@ func TestLogCountedSteps(t *testing.T) {
 	for range 3 {
 		m.TakeAt(t0, &huge, 2)
 	}
-	if m.Len() != 1 || m.Counted() != 6 {
-		t.Errorf("three cost-2 admissions merged: Len = %d, Counted = %d; want 1, 6", m.Len(), m.Counted())
+	if window.LogEntries(&m) != 1 || m.Counted() != 6 {
+		t.Errorf("three cost-2 admissions merged: Len = %d, Counted = %d; want 1, 6", window.LogEntries(&m), m.Counted())
 	}
 }
 

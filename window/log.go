@@ -139,9 +139,9 @@ func (r *ring) save(l *Log) {
 	}
 }
 
-// Len returns the number of entries the log holds. Admissions merged into
-// one millisecond count as one entry.
-func (l *Log) Len() int {
+// entries returns the number of entries the log holds. Admissions merged
+// into one millisecond count as one entry.
+func (l *Log) entries() int {
 	if l.p == nil {
 		return 0
 	}
@@ -158,36 +158,13 @@ func (l *Log) Counted() int {
 	return int(r.cumBefore(r.n) - r.cumBefore(0))
 }
 
-// Bytes returns the size of the log's state allocation, 0 when empty.
-func (l *Log) Bytes() int {
+// size returns the size of the log's state allocation, 0 when empty.
+func (l *Log) size() int {
 	if l.p == nil {
 		return 0
 	}
 	r := l.load()
 	return 2 * len(r.all)
-}
-
-// Newest returns the instant of the most recent admission, and false when
-// the log is empty.
-func (l *Log) Newest() (time.Time, bool) {
-	r := l.load()
-	if r.n == 0 {
-		return time.Time{}, false
-	}
-	return time.UnixMilli(r.newest), true
-}
-
-// Idle reports whether, at now, no entry of l counts in any window of p: the
-// state can be dropped without changing any future decision.
-func (l *Log) Idle(now time.Time, p *Policy) bool {
-	r := l.load()
-	return r.n == 0 || now.UnixMilli() >= leaves(r.newest, maxLength(p))
-}
-
-// Limited reports whether a request of cost 1 would be rejected at now.
-func (l *Log) Limited(now time.Time, p *Policy) bool {
-	d := l.PeekAt(now, p)
-	return !d.Allowed
 }
 
 // Reset forgets every entry and releases the state.

@@ -170,8 +170,8 @@ func TestLogGrowthBoundedByLimit(t *testing.T) {
 	for i := range 1000 {
 		l.TakeAt(t0.Add(time.Duration(i)*500*time.Millisecond), &p, 1)
 	}
-	if l.Len() > 60 {
-		t.Fatalf("Len = %d after a long steady stream, want at most 60", l.Len())
+	if window.LogEntries(&l) > 60 {
+		t.Fatalf("Len = %d after a long steady stream, want at most 60", window.LogEntries(&l))
 	}
 }
 
@@ -189,10 +189,10 @@ func TestLogHugeLimitsMergeMilliseconds(t *testing.T) {
 			t.Fatalf("request %d rejected: %+v", i, d)
 		}
 	}
-	if l.Len() > 2000 {
-		t.Errorf("Len = %d after %d admissions over 2s, want at most 2000 (one per ms)", l.Len(), n)
+	if window.LogEntries(&l) > 2000 {
+		t.Errorf("Len = %d after %d admissions over 2s, want at most 2000 (one per ms)", window.LogEntries(&l), n)
 	}
-	if got := l.Bytes(); got > 16<<10 {
+	if got := window.LogBytes(&l); got > 16<<10 {
 		t.Errorf("state is %d bytes, want at most 16 KiB", got)
 	}
 	d := l.PeekAt(t0.Add(2*time.Second), &p)
@@ -210,14 +210,14 @@ func TestLogSmallLimitsDoNotMerge(t *testing.T) {
 	var l window.Log
 	l.TakeAt(t0, &p, 1)
 	l.TakeAt(t0, &p, 1)
-	if l.Len() != 2 {
-		t.Fatalf("Len = %d, want 2 entries", l.Len())
+	if window.LogEntries(&l) != 2 {
+		t.Fatalf("Len = %d, want 2 entries", window.LogEntries(&l))
 	}
 	for i := range 58 {
 		l.TakeAt(t0.Add(time.Duration(i+1)*time.Second), &p, 1)
 	}
 	// 60 entries: 20 bytes of header and 120 of instants.
-	if got := l.Bytes(); got != 140 {
+	if got := window.LogBytes(&l); got != 140 {
 		t.Errorf("full default ring is %d bytes, want 140", got)
 	}
 }
